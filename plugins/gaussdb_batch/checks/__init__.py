@@ -1,0 +1,1 @@
+"""gaussdb_batch.checks."""
