@@ -51,14 +51,19 @@ def fresh_stats(monkeypatch):
     monkeypatch.setattr(metrics, "_initialized_in_pid", None)
 
 
+def _configure(monkeypatch, sink: UdpSink, *, on: bool = True, prefix: str = "airflow") -> None:
+    """The [metrics] settings, as AIRFLOW__METRICS__* variables, pointing at ``sink``."""
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", str(on))
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(sink.port))
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", prefix)
+
+
 @pytest.fixture
 def sink(monkeypatch, fresh_stats):
     """Airflow configured as a worker would be with statsd on, pointed at a local UDP sink."""
     s = UdpSink()
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(s.port))
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", "airflow")
+    _configure(monkeypatch, s)
     # What the task runner does before any task code runs.
     stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
     yield s
@@ -128,8 +133,7 @@ def test_chunk_timer_records_even_when_the_chunk_raises(sink):
 
 def test_statsd_off_sends_nothing(monkeypatch, fresh_stats):
     s = UdpSink()
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "False")
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(s.port))
+    _configure(monkeypatch, s, on=False)
     stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
     metrics.rows_loaded("orders_daily", 5)
     metrics.lag_seconds("orders_daily", 5)
@@ -139,10 +143,7 @@ def test_statsd_off_sends_nothing(monkeypatch, fresh_stats):
 def test_uninitialised_backend_is_set_up_from_airflow_config(monkeypatch, fresh_stats):
     """dag.test() runs tasks in-process without the task runner's stats.initialize()."""
     s = UdpSink()
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(s.port))
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", "etl")
+    _configure(monkeypatch, s, prefix="etl")
     metrics.compensation("orders_daily")
     assert s.lines(1) == ["etl.gaussdb_batch.orders_daily.compensations:1|c"]
 
