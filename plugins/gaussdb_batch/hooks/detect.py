@@ -1,0 +1,70 @@
+"""Tell GaussDB/openGauss from PostgreSQL without poisoning the session.
+
+``server_version`` says 9.2.4 on every GaussDB, so the probe asks for functions and
+settings only GaussDB has. Each probe runs under a savepoint: a failing probe on
+PostgreSQL rolls back to it instead of aborting the transaction, and the probe
+transaction is rolled back at the end, leaving the session idle and clean.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+GAUSSDB = "gaussdb"
+POSTGRES = "postgres"
+_GAUSS_MARKERS = ("opengauss", "gaussdb")
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the server is: ``family`` gaussdb|postgres, version text, sql_compatibility (A/B/C/PG)."""
+
+    family: str
+    version: str
+    compatibility: str | None
+
+    @property
+    def empty_string_is_null(self) -> bool:
+        """True in A compatibility mode, where '' and NULL are the same value."""
+        return self.compatibility == "A"
+
+
+def _try_scalar(cur: Any, sql: str, error: type[Exception]) -> str | None:
+    cur.execute("SAVEPOINT gaussdb_batch_probe")
+    try:
+        cur.execute(sql)
+        row = cur.fetchone()
+    except error:
+        cur.execute("ROLLBACK TO SAVEPOINT gaussdb_batch_probe")
+        return None
+    cur.execute("RELEASE SAVEPOINT gaussdb_batch_probe")
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def probe_server(conn: Any, error: type[Exception]) -> ServerInfo:
+    """Probe a fresh, idle connection (autocommit off); leaves it idle again."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT version()")
+            version_text = str(cur.fetchone()[0])
+            og_version = _try_scalar(cur, "SELECT opengauss_version()", error)
+            compatibility = _try_scalar(cur, "SHOW sql_compatibility", error)
+    finally:
+        conn.rollback()
+    is_gauss = og_version is not None or any(m in version_text.lower() for m in _GAUSS_MARKERS)
+    info = ServerInfo(
+        family=GAUSSDB if is_gauss else POSTGRES,
+        version=og_version or version_text,
+        compatibility=compatibility.upper() if compatibility else None,
+    )
+    if info.empty_string_is_null:
+        log.warning(
+            "The target database runs in sql_compatibility A: the empty string is stored as NULL, "
+            "DATE is timestamp(0) and VARCHAR(n) counts bytes. Fingerprints treat '' and NULL alike; "
+            "create the database with DBCOMPATIBILITY 'PG' to keep PostgreSQL semantics."
+        )
+    return info

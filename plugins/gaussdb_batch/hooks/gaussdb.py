@@ -1,0 +1,234 @@
+"""GaussDBHook: the only door to GaussDB / openGauss (and PostgreSQL, its stand-in).
+
+It owns what every caller would otherwise get subtly wrong: the driver, session
+settings (timeouts with units, application_name, search_path), server detection,
+error classification by SQLSTATE and bounded retries of whole transactions. It never
+logs bound parameter values: rows are customer data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from functools import cached_property
+from typing import Any, TypeVar
+
+from more_itertools import chunked
+
+from airflow.providers.common.sql.hooks.sql import DbApiHook
+from gaussdb_batch.hooks.detect import ServerInfo, probe_server
+from gaussdb_batch.hooks.drivers import Driver, get_driver
+from gaussdb_batch.hooks.retry import run_with_retries, to_db_error
+from gaussdb_batch.hooks.session import RetryPolicy, SessionSettings
+from gaussdb_batch.identifiers import TableRef, quote_ident
+
+T = TypeVar("T")
+
+
+class GaussDBHook(DbApiHook):
+    """Interact with GaussDB / openGauss through psycopg2, psycopg 3 or PyPI ``gaussdb``.
+
+    Connection extras are documented in docs/connection.md. ``get_conn()`` returns a new,
+    fully configured DB-API connection owned by the caller; ``run_in_transaction`` uses
+    one session kept by the hook, closed by ``close()`` or by leaving ``with hook:``.
+
+    :param gaussdb_conn_id: Airflow connection id (conn type ``gaussdb``).
+    :param database: overrides the connection's database (its "schema" field).
+    """
+
+    conn_name_attr = "gaussdb_conn_id"
+    default_conn_name = "gaussdb_default"
+    conn_type = "gaussdb"
+    hook_name = "GaussDB"
+    supports_autocommit = True
+    supports_executemany = True
+
+    def __init__(self, *args: Any, database: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.database = database
+        self._server_info: ServerInfo | None = None
+        self._session: Any = None
+
+    # -- configuration -------------------------------------------------------------
+    @cached_property
+    def settings(self) -> SessionSettings:
+        """Validated connection extras."""
+        return SessionSettings.from_extra(self.connection_extra)
+
+    @cached_property
+    def driver(self) -> Driver:
+        """The driver chosen by the ``driver`` extra (``gaussdb`` is probed in a child first)."""
+        return get_driver(self.settings.driver)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.settings.retry
+
+    def connect_params(self) -> dict[str, Any]:
+        """libpq keywords for a new session; contains the password, so never log it."""
+        conn = self.connection
+        return self.settings.libpq_params(
+            host=conn.host or "",
+            port=conn.port,
+            dbname=self.database or conn.schema or "",
+            user=conn.login or "",
+            password=conn.password or "",
+        )
+
+    # -- sessions ----------------------------------------------------------------------
+    def get_conn(self) -> Any:
+        """A new session with every setting applied, autocommit off; the caller closes it."""
+        conn = self.driver.connect(self.connect_params())
+        try:
+            if self.settings.session_setup == "set":
+                with conn.cursor() as cur:
+                    cur.execute(self.settings.set_statement())
+                conn.commit()
+            if self._server_info is None:
+                self._server_info = probe_server(conn, self.driver.Error)
+            conn.gb_dialect = self.dialect_name
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @property
+    def server_info(self) -> ServerInfo:
+        """Family, version and sql_compatibility of the server, probed once per hook."""
+        if self._server_info is None:
+            self.get_conn().close()
+        assert self._server_info is not None
+        return self._server_info
+
+    @property
+    def dialect_name(self) -> str:  # type: ignore[override]  # DbApiHook caches a URL-derived name
+        """'gaussdb' or 'postgres': the ``dialect`` extra when set, else the detected family."""
+        return self.settings.dialect or self.server_info.family
+
+    def session(self) -> Any:
+        """The hook's reusable session, reopened when it died."""
+        if self._session is None or not self.driver.is_alive(self._session):
+            self._discard_session()
+            self._session = self.get_conn()
+        return self._session
+
+    def _release_after_error(self) -> None:
+        """Roll back the failed transaction; drop the session when even that fails."""
+        if self._session is None:
+            return
+        try:
+            if not self.driver.is_alive(self._session):
+                raise ConnectionError("session closed")
+            self._session.rollback()
+        except Exception:
+            self._discard_session()
+
+    def _discard_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                session.close()
+            except Exception:
+                self.log.debug("Closing a dead session failed", exc_info=True)
+
+    def close(self) -> None:
+        """Close the reusable session (the server sees the backend end at once)."""
+        self._discard_session()
+
+    def __enter__(self) -> GaussDBHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions with retries ----------------------------------------------------------
+    def run_in_transaction(
+        self,
+        fn: Callable[[Any], T],
+        *,
+        purpose: str,
+        attempts: int | None = None,
+        max_elapsed: float | None = None,
+    ) -> T:
+        """Run ``fn(conn)`` in one transaction on the hook's session, commit, return its result.
+
+        Transient errors (SQLSTATE list in the ``retry_sqlstates`` extra, lost sessions) roll
+        back, reconnect when needed and retry after jittered exponential backoff, bounded by
+        ``attempts`` and ``max_elapsed`` seconds (extras ``retry_attempts`` /
+        ``retry_max_elapsed`` by default); then TransientDBError. Other database errors roll
+        back and raise PermanentDBError / DataError at once. ``purpose`` names the work in
+        logs and errors ("load chunk 7 of run 42"). ``fn`` must not commit.
+        """
+        policy = self.retry_policy
+        if attempts is not None or max_elapsed is not None:
+            policy = RetryPolicy(
+                attempts=attempts if attempts is not None else policy.attempts,
+                max_elapsed=max_elapsed if max_elapsed is not None else policy.max_elapsed,
+                initial_delay=policy.initial_delay,
+                max_delay=policy.max_delay,
+                transient_sqlstates=policy.transient_sqlstates,
+            )
+        return run_with_retries(
+            fn, purpose=purpose, policy=policy, acquire=self.session, release_after_error=self._release_after_error
+        )
+
+    # -- DbApiHook overrides: no bound values in logs or errors --------------------------------
+    def _run_command(self, cur: Any, sql_statement: str, parameters: Any) -> None:
+        if self.log_sql:
+            self.log.info("Running statement: %s", sql_statement)
+        try:
+            cur.execute(sql_statement, tuple(parameters) if isinstance(parameters, list) else parameters or None)
+        except Exception as exc:
+            err = to_db_error(exc, purpose="SQL statement", transient=self.retry_policy.transient_sqlstates)
+            if err is None:
+                raise
+            raise err from None
+        if cur.rowcount is not None and cur.rowcount >= 0:
+            self.log.info("Rows affected: %s", cur.rowcount)
+
+    def insert_rows(  # type: ignore[override]
+        self,
+        table: str,
+        rows: Iterable[Iterable[Any]],
+        target_fields: Iterable[str] | None = None,
+        commit_every: int = 1000,
+        replace: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Insert rows (one transaction per ``commit_every`` rows) without ever logging them.
+
+        ``replace`` is refused: upserts differ per server family and live in the dialects.
+        """
+        if replace:
+            raise NotImplementedError("GaussDBHook.insert_rows cannot replace; use the dialect's upsert")
+        ref = TableRef.parse(table)
+        fields = [quote_ident(f, what="column name") for f in target_fields or []]
+        nb_rows = 0
+        with closing(self.get_conn()) as conn, closing(conn.cursor()) as cur:
+            for chunk in chunked(rows, commit_every or 10**9):
+                values = [self._serialize_cells(row, conn) for row in chunk]
+                sql = self._generate_insert_sql(ref.sql, values[0], fields or None, False, **kwargs)
+                try:
+                    cur.executemany(sql, values)
+                    conn.commit()
+                except Exception as exc:
+                    err = to_db_error(exc, purpose=f"insert into {ref}", transient=self.retry_policy.transient_sqlstates)
+                    if err is None:
+                        raise
+                    raise err from None
+                nb_rows += len(values)
+                self.log.info("Loaded %s rows into %s so far", nb_rows, ref)
+
+    def get_uri(self) -> str:
+        """A SQLAlchemy URL (psycopg2) for pandas helpers; session extras do not apply there."""
+        from sqlalchemy.engine import URL
+
+        conn = self.connection
+        return URL.create(
+            "postgresql+psycopg2",
+            username=conn.login,
+            password=conn.password,
+            host=conn.host,
+            port=conn.port,
+            database=self.database or conn.schema,
+        ).render_as_string(hide_password=False)
