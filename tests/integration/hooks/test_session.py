@@ -1,0 +1,160 @@
+"""Session settings, server detection and Airflow integration of GaussDBHook."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from types import SimpleNamespace
+
+import pytest
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import Connection
+from airflow.sdk.execution_time.context import set_current_context
+from gaussdb_batch.hooks.gaussdb import GaussDBHook
+
+
+def _show(hook: GaussDBHook, *names: str) -> dict[str, str]:
+    conn = hook.get_conn()
+    try:
+        with conn.cursor() as cur:
+            out = {}
+            for name in names:
+                cur.execute(f"SHOW {name}")
+                out[name] = cur.fetchone()[0]
+        return out
+    finally:
+        conn.close()
+
+
+def _scalar(conn, sql: str):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+@pytest.mark.parametrize("setup", ["options", "set"])
+def test_every_session_carries_timeouts_name_and_search_path(make_hook, driver, scratch_schema, setup):
+    hook = make_hook(
+        driver=driver,
+        session_setup=setup,
+        statement_timeout="90s",
+        idle_in_transaction_timeout=45,
+        search_path=[scratch_schema, "public"],
+    )
+    shown = _show(hook, "statement_timeout", "idle_in_transaction_session_timeout", "application_name")
+    assert shown == {
+        "statement_timeout": "90s",
+        "idle_in_transaction_session_timeout": "45s",
+        "application_name": "gaussdb_batch",
+    }
+    schemas = hook.run_in_transaction(lambda conn: _scalar(conn, "SELECT current_schemas(false)"), purpose="path")
+    assert schemas == [scratch_schema, "public"]
+
+
+def test_defaults_and_tcp_settings(make_hook, driver):
+    hook = make_hook(driver=driver)
+    shown = _show(hook, "statement_timeout", "idle_in_transaction_session_timeout")
+    assert shown == {"statement_timeout": "30min", "idle_in_transaction_session_timeout": "1min"}
+    assert hook.connect_params()["connect_timeout"] == 10
+    conn = hook.get_conn()
+    sock = socket.fromfd(conn.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+    finally:
+        sock.close()
+        conn.close()
+
+
+def test_application_name_names_the_mapped_task(make_hook, driver):
+    hook = make_hook(driver=driver)
+    ti = SimpleNamespace(dag_id="orders_daily", task_id="load", map_index=2)
+    with set_current_context({"ti": ti}):
+        assert _show(hook, "application_name") == {"application_name": "gaussdb_batch:orders_daily.load[2]"}
+
+
+def test_detects_postgres_and_leaves_the_session_clean(make_hook, driver):
+    hook = make_hook(driver=driver)
+    assert hook.server_info.family == "postgres"
+    assert hook.server_info.version.startswith("PostgreSQL 15")
+    assert hook.server_info.compatibility is None
+    assert hook.dialect_name == "postgres"
+
+    def after_probe(conn):
+        with conn.cursor() as cur:
+            cur.execute("SELECT 41 + 1")
+            return cur.fetchone()[0]
+
+    assert hook.run_in_transaction(after_probe, purpose="first statement after the probe") == 42
+
+
+def test_dialect_extra_overrides_detection(make_hook):
+    hook = make_hook(dialect="gaussdb")
+    assert hook.dialect_name == "gaussdb"
+    assert hook.server_info.family == "postgres"
+    conn = hook.get_conn()
+    assert conn.gb_dialect == "gaussdb"
+    conn.close()
+
+
+def test_detects_gaussdb_by_its_probe_function(make_hook, scratch_schema, target_dsn):
+    import psycopg2
+
+    with psycopg2.connect(target_dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            f'CREATE FUNCTION "{scratch_schema}".opengauss_version() RETURNS text '
+            "LANGUAGE sql AS $$ SELECT '7.0.0-RC2' $$"
+        )
+    conn.close()
+    hook = make_hook(search_path=[scratch_schema])
+    assert (hook.server_info.family, hook.server_info.version) == ("gaussdb", "7.0.0-RC2")
+    assert hook.dialect_name == "gaussdb"
+
+
+def test_compatibility_a_logs_a_warning(caplog):
+    from gaussdb_batch.hooks.detect import probe_server
+
+    class Cursor:
+        """Answers like an openGauss in A mode; a server in A mode cannot run here."""
+
+        def __init__(self):
+            self.last = None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql):
+            self.last = sql
+
+        def fetchone(self):
+            return {"SELECT version()": ("(openGauss 7.0.0 build x)",),
+                    "SELECT opengauss_version()": ("7.0.0",),
+                    "SHOW sql_compatibility": ("A",)}.get(self.last, (None,))  # fmt: skip
+
+    conn = SimpleNamespace(cursor=Cursor, rollback=lambda: None)
+    with caplog.at_level(logging.WARNING):
+        info = probe_server(conn, Exception)
+    assert (info.family, info.compatibility, info.empty_string_is_null) == ("gaussdb", "A", True)
+    assert "sql_compatibility A" in caplog.text
+
+
+def test_connection_get_hook_and_sql_operator(airflow_conns, sessions_named, app_name, monkeypatch):
+    import json
+    import os
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_GAUSSDB_DEFAULT"])
+    conn["extra"] = {"application_name": app_name}
+    monkeypatch.setenv("AIRFLOW_CONN_GAUSSDB_DEFAULT", json.dumps(conn))
+    assert isinstance(Connection.get("gaussdb_default").get_hook(), GaussDBHook)
+
+    op = SQLExecuteQueryOperator(
+        task_id="probe", conn_id="gaussdb_default", sql="SELECT current_database(), %(n)s::int + 1",
+        parameters={"n": 41},
+    )  # fmt: skip
+    assert op.execute(context={}) == [("gbtarget", 42)]
+    assert sessions_named(app_name) == 0
