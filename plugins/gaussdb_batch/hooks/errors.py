@@ -68,7 +68,7 @@ class GaussDBError(Exception):
         cond = f" {self.condition}" if self.condition else ""
         where = f" on {self.where}" if self.where else ""
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
-        return f"{self.purpose} failed{tries}: SQLSTATE {code}{cond}{where} ({self.kind}). {self.advice}"
+        return f"{self.purpose} failed{tries}: SQLSTATE {code}{cond}{where} ({self.kind} error). {self.advice}"
 
     @property
     def advice(self) -> str:
