@@ -80,6 +80,8 @@ class GaussDBHook(DbApiHook):
         """A new session with every setting applied, autocommit off; the caller closes it."""
         conn = self.driver.connect(self.connect_params())
         try:
+            if self.settings.dialect:
+                conn.gb_dialect = self.settings.dialect
             if self.settings.session_setup == "set":
                 with conn.cursor() as cur:
                     cur.execute(self.settings.set_statement())
