@@ -1,0 +1,554 @@
+"""SQL shapes shared by every server family: the one place that writes SQL text.
+
+Everything here is plain ``str`` SQL with ``%(name)s`` placeholders, valid for both
+psycopg2 and the psycopg 3 family. Identifiers are validated and double-quoted;
+values are always bound, never pasted. Subclasses override only what differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gaussdb_batch.identifiers import TableRef, quote_ident
+
+#: Column of every landing table holding the landed row's ordinal (1..N).
+SEQ = "_gb_seq"
+#: Columns of every undo table, before the target's own columns.
+UNDO_RUN, UNDO_CHUNK, UNDO_OP = "_gb_run_id", "_gb_chunk", "_gb_op"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A target column: its name, its SQL type text (format_type) and whether it is a string type."""
+
+    name: str
+    type_sql: str
+    is_string: bool = False
+
+    @property
+    def q(self) -> str:
+        return quote_ident(self.name, what="column name")
+
+
+def _q(name: str) -> str:
+    return quote_ident(name)
+
+
+class Dialect:
+    """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss."""
+
+    name = "base"
+    #: '' is NULL on the server (GaussDB compatibility mode A): fingerprints must fold them.
+    empty_is_null = False
+
+    def __init__(self, *, empty_is_null: bool | None = None, distribute_by: Sequence[str] | None = None):
+        if empty_is_null is not None:
+            self.empty_is_null = empty_is_null
+        self.distribute_by = list(distribute_by or [])
+
+    # ------------------------------------------------------------------ catalog
+    def table_columns_sql(self) -> str:
+        """Columns of one table in order; params: schema, table."""
+        return (
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory = 'S' "
+            "FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE n.nspname = %(schema)s AND c.relname = %(table)s "
+            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+        )
+
+    def table_exists_sql(self) -> str:
+        """One row when the table exists; params: schema, table (no to_regclass on GaussDB)."""
+        return (
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %(schema)s AND c.relname = %(table)s"
+        )
+
+    def schema_exists_sql(self) -> str:
+        return "SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s"
+
+    def create_schema_sql(self, schema: str) -> str:
+        # No IF NOT EXISTS: older GaussDB releases lack it; callers probe first.
+        return f"CREATE SCHEMA {_q(schema)}"
+
+    # ------------------------------------------------------------------ expressions
+    def cast_expr(self, col: Column, alias: str = "s") -> str:
+        """Landing text -> target type.
+
+        String columns stay uncast so the assignment cast raises on over-long values
+        (an explicit ``::varchar(n)`` would silently truncate them).
+        """
+        ref = f"{alias}.{col.q}"
+        return ref if col.is_string else f"CAST({ref} AS {col.type_sql})"
+
+    def key_match(self, keys: Sequence[Column], left: str, right: str, *, cast_right: bool) -> str:
+        parts = []
+        for k in keys:
+            rhs = self.cast_expr(k, right) if cast_right else f"{right}.{k.q}"
+            parts.append(f"{left}.{k.q} = {rhs}")
+        return " AND ".join(parts)
+
+    def row_hash_expr(self, cols: Sequence[Column], alias: str, *, from_landing: bool) -> str:
+        """Order-independent, NULL-safe 60-bit row hash (summed per chunk).
+
+        Each value is length-prefixed so no separator can collide; NULL is a distinct
+        token; in compatibility mode A, '' folds into NULL on both sides.
+        """
+        parts = []
+        for c in cols:
+            v = self.cast_expr(c, alias) if from_landing else f"{alias}.{c.q}"
+            v = f"CAST({v} AS text)"
+            if self.empty_is_null:
+                v = f"NULLIF({v}, '')"
+            parts.append(f"COALESCE(length({v}) || ':' || {v}, 'N')")
+        body = " || '|' || ".join(parts)
+        return f"CAST(CAST('x' || substr(md5({body}), 1, 15) AS bit(60)) AS bigint)"
+
+    # ------------------------------------------------------------------ control schema
+    def schema_version_ddl(self, schema: str) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {_q(schema)}.schema_version ("
+            " version integer PRIMARY KEY, description varchar(200) NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+
+    def control_migrations(self, schema: str) -> list[tuple[int, str, list[str]]]:
+        """Ordered migrations of the control schema: (version, description, statements).
+
+        Upgrades append a migration; nothing is ever dropped. Valid in the GaussDB subset.
+        """
+        return [(1, "runs, chunks, rejects, reconciliation", self._control_v1(schema))]
+
+    def _control_v1(self, schema: str) -> list[str]:
+        s = _q(schema)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {s}.runs ("
+            " run_id bigserial PRIMARY KEY,"
+            " batch varchar(128) NOT NULL,"
+            " interval_start timestamptz NOT NULL,"
+            " interval_end timestamptz NOT NULL,"
+            " attempt integer NOT NULL,"
+            " status varchar(16) NOT NULL,"
+            " dag_run_id varchar(250),"
+            " target_table varchar(200) NOT NULL,"
+            " mode varchar(16) NOT NULL,"
+            " rows_extracted bigint,"
+            " rows_loaded bigint,"
+            " rows_rejected bigint,"
+            " chunks_total integer,"
+            " started_at timestamptz NOT NULL DEFAULT now(),"
+            " extracted_at timestamptz,"
+            " finished_at timestamptz,"
+            " message text,"
+            " purged_at timestamptz,"
+            " UNIQUE (batch, interval_start, interval_end, attempt))",
+            f"CREATE TABLE IF NOT EXISTS {s}.chunks ("
+            " run_id bigint NOT NULL,"
+            " chunk_no integer NOT NULL,"
+            " seq_lo bigint NOT NULL,"
+            " seq_hi bigint NOT NULL,"
+            " key_lo text,"
+            " key_hi text,"
+            " status varchar(16) NOT NULL,"
+            " rows_in integer,"
+            " rows_written integer,"
+            " rows_inserted integer,"
+            " rows_updated integer,"
+            " rows_rejected integer,"
+            " lane integer,"
+            " loads integer NOT NULL DEFAULT 0,"
+            " started_at timestamptz,"
+            " finished_at timestamptz,"
+            " PRIMARY KEY (run_id, chunk_no))",
+            f"CREATE TABLE IF NOT EXISTS {s}.rejects ("
+            " run_id bigint NOT NULL,"
+            " chunk_no integer,"
+            " seq bigint,"
+            " stage varchar(16) NOT NULL,"
+            " key_text text,"
+            " row_text text,"
+            " sqlstate varchar(5),"
+            " message text,"
+            " rejected_at timestamptz NOT NULL DEFAULT now())",
+            f"CREATE INDEX rejects_run_idx ON {s}.rejects (run_id, seq)",
+            f"CREATE TABLE IF NOT EXISTS {s}.reconciliation ("
+            " run_id bigint NOT NULL,"
+            " chunk_no integer NOT NULL,"
+            " pass integer NOT NULL,"
+            " key_lo text,"
+            " key_hi text,"
+            " source_rows bigint NOT NULL,"
+            " target_rows bigint NOT NULL,"
+            " source_hash numeric NOT NULL,"
+            " target_hash numeric NOT NULL,"
+            " status varchar(16) NOT NULL,"
+            " checked_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (run_id, chunk_no, pass))",
+        ]
+
+    def schema_version_sql(self, schema: str) -> str:
+        return f"SELECT coalesce(max(version), 0) FROM {_q(schema)}.schema_version"
+
+    def record_schema_version_sql(self, schema: str) -> str:
+        return f"INSERT INTO {_q(schema)}.schema_version (version, description) VALUES (%(version)s, %(description)s)"
+
+    def advisory_xact_lock_sql(self) -> str:
+        return "SELECT pg_advisory_xact_lock(%(key)s)"
+
+    # ------------------------------------------------------------------ runs
+    def latest_run_sql(self, schema: str) -> str:
+        return (
+            f"SELECT run_id, attempt, status FROM {_q(schema)}.runs "
+            "WHERE batch = %(batch)s AND interval_start = %(start)s AND interval_end = %(end)s "
+            "ORDER BY attempt DESC LIMIT 1"
+        )
+
+    def insert_run_sql(self, schema: str) -> str:
+        return (
+            f"INSERT INTO {_q(schema)}.runs (batch, interval_start, interval_end, attempt, status,"
+            " dag_run_id, target_table, mode) VALUES (%(batch)s, %(start)s, %(end)s, %(attempt)s,"
+            " %(status)s, %(dag_run_id)s, %(target)s, %(mode)s) RETURNING run_id"
+        )
+
+    def get_run_sql(self, schema: str) -> str:
+        return (
+            f"SELECT run_id, batch, interval_start, interval_end, attempt, status, target_table, mode,"
+            f" rows_extracted, rows_loaded, rows_rejected, chunks_total, started_at, extracted_at,"
+            f" finished_at, message FROM {_q(schema)}.runs WHERE run_id = %(run_id)s"
+        )
+
+    def update_run_sql(self, schema: str, fields: Sequence[str]) -> str:
+        sets = ", ".join(f"{_q(f)} = %({f})s" for f in fields)
+        return f"UPDATE {_q(schema)}.runs SET {sets} WHERE run_id = %(run_id)s"
+
+    def later_runs_touching_keys_sql(self, schema: str, undo: TableRef, keys: Sequence[Column]) -> str:
+        """Runs after ``run_id`` of the same target whose undo journal shares a key with it."""
+        match = " AND ".join(f"u2.{k.q} = u1.{k.q}" for k in keys)
+        return (
+            f"SELECT DISTINCT u2.{_q(UNDO_RUN)} FROM {undo.sql} u1 JOIN {undo.sql} u2 ON {match} "
+            f"JOIN {_q(schema)}.runs r ON r.run_id = u2.{_q(UNDO_RUN)} "
+            f"WHERE u1.{_q(UNDO_RUN)} = %(run_id)s AND u2.{_q(UNDO_RUN)} > %(run_id)s "
+            "AND r.status <> 'COMPENSATED'"
+        )
+
+    # ------------------------------------------------------------------ landing
+    def drop_table_sql(self, table: TableRef) -> str:
+        return f"DROP TABLE IF EXISTS {table.sql}"
+
+    def create_landing_sql(self, landing: TableRef, cols: Sequence[Column]) -> str:
+        """Landing holds the interval as text: bad values surface per row at load, not per COPY."""
+        defs = ", ".join([f"{_q(SEQ)} bigint NOT NULL"] + [f"{c.q} text" for c in cols])
+        return f"CREATE UNLOGGED TABLE {landing.sql} ({defs}){self.distribution_clause(cols)}"
+
+    def distribution_clause(self, cols: Sequence[Column]) -> str:
+        return ""
+
+    def landing_index_sql(self, landing: TableRef) -> str:
+        return f"CREATE UNIQUE INDEX {_q(landing.name + '_seq')} ON {landing.sql} ({_q(SEQ)})"
+
+    def analyze_sql(self, table: TableRef) -> str:
+        return f"ANALYZE {table.sql}"
+
+    def copy_in_sql(self, table: TableRef, columns: Sequence[str]) -> str:
+        cols = ", ".join(_q(c) for c in columns)
+        return f"COPY {table.sql} ({cols}) FROM STDIN WITH (FORMAT csv)"
+
+    def copy_out_sql(self, query: str) -> str:
+        return f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
+
+    def source_select_sql(
+        self,
+        cols: Sequence[Column],
+        *,
+        table: TableRef | None = None,
+        interval_column: str | None = None,
+        query: str | None = None,
+        order_by: Sequence[str] = (),
+    ) -> str:
+        """Rows of one interval, numbered, as text; params: start, end (for table sources).
+
+        ``query`` is a user SQL whose interval placeholders are %(start)s / %(end)s.
+        """
+        text_cols = ", ".join(f"CAST(q.{c.q} AS text)" for c in cols)
+        order = ", ".join(f"q.{_q(k)}" for k in order_by)
+        numbered = f"row_number() OVER ({'ORDER BY ' + order if order else ''})"
+        if table is not None:
+            if interval_column is None:
+                src = f"SELECT * FROM {table.sql}"
+            else:
+                ic = _q(interval_column)
+                src = f"SELECT * FROM {table.sql} WHERE {ic} >= %(start)s AND {ic} < %(end)s"
+        elif query is not None:
+            src = query
+        else:
+            raise ValueError("source_select_sql needs a table or a query")
+        return f"SELECT {numbered}, {text_cols} FROM ({src}) q"
+
+    def timestamp_literal(self, value: object) -> str:
+        """A timestamptz literal for statements that cannot bind (COPY (query) TO STDOUT).
+
+        Only datetime objects are accepted (the data interval), never text from outside.
+        """
+        import datetime as _dt
+
+        if not isinstance(value, _dt.datetime):
+            raise TypeError(f"interval bounds must be datetimes, got {type(value).__name__}")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return f"CAST('{value.isoformat()}' AS timestamptz)"
+
+    def insert_landing_from_select_sql(self, landing: TableRef, cols: Sequence[Column], select_sql: str) -> str:
+        names = ", ".join([_q(SEQ)] + [c.q for c in cols])
+        return f"INSERT INTO {landing.sql} ({names}) {select_sql}"
+
+    def landing_stats_sql(self, landing: TableRef) -> str:
+        return f"SELECT count(*), min({_q(SEQ)}), max({_q(SEQ)}) FROM {landing.sql}"
+
+    def duplicate_keys_sql(self, landing: TableRef, keys: Sequence[Column]) -> str:
+        """Seqs of landed rows whose key already appeared at a lower seq (first occurrence wins)."""
+        k = ", ".join(f"s.{c.q}" for c in keys)
+        k2 = " AND ".join(f"d.{c.q} IS NOT DISTINCT FROM s.{c.q}" for c in keys)
+        inner = ", ".join(c.q for c in keys)
+        return (
+            f"SELECT s.{_q(SEQ)} FROM {landing.sql} s JOIN ("
+            f"SELECT {inner}, min({_q(SEQ)}) AS first_seq FROM {landing.sql} "
+            f"GROUP BY {inner} HAVING count(*) > 1) d ON {k2} "
+            f"WHERE s.{_q(SEQ)} > d.first_seq ORDER BY {k}, s.{_q(SEQ)}"
+        )
+
+    def landing_rows_sql(self, landing: TableRef, cols: Sequence[Column]) -> str:
+        """Landed rows by seq list, for rejects; params: seqs (a list)."""
+        names = ", ".join([_q(SEQ)] + [c.q for c in cols])
+        return f"SELECT {names} FROM {landing.sql} WHERE {_q(SEQ)} = ANY(%(seqs)s) ORDER BY {_q(SEQ)}"
+
+    def delete_landing_rows_sql(self, landing: TableRef) -> str:
+        return f"DELETE FROM {landing.sql} WHERE {_q(SEQ)} = ANY(%(seqs)s)"
+
+    def boundary_keys_sql(self, landing: TableRef, keys: Sequence[Column]) -> str:
+        k = ", ".join(c.q for c in keys)
+        return f"SELECT {_q(SEQ)}, {k} FROM {landing.sql} WHERE {_q(SEQ)} = ANY(%(seqs)s)"
+
+    # ------------------------------------------------------------------ chunks
+    def delete_run_rows_sql(self, schema: str, table: str) -> str:
+        return f"DELETE FROM {_q(schema)}.{_q(table)} WHERE run_id = %(run_id)s"
+
+    def insert_chunk_sql(self, schema: str) -> str:
+        return (
+            f"INSERT INTO {_q(schema)}.chunks (run_id, chunk_no, seq_lo, seq_hi, key_lo, key_hi, status,"
+            " rows_in) VALUES (%(run_id)s, %(chunk_no)s, %(seq_lo)s, %(seq_hi)s, %(key_lo)s,"
+            " %(key_hi)s, 'PENDING', %(rows_in)s)"
+        )
+
+    def claim_chunk_sql(self, schema: str) -> str:
+        """The next pending chunk, locked by this lane; others skip it (one indexed row lock)."""
+        return (
+            f"SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi FROM {_q(schema)}.chunks "
+            "WHERE run_id = %(run_id)s AND status = 'PENDING' "
+            "ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED"
+        )
+
+    def finish_chunk_sql(self, schema: str) -> str:
+        return (
+            f"UPDATE {_q(schema)}.chunks SET status = 'DONE', rows_written = %(rows_written)s,"
+            " rows_inserted = %(rows_inserted)s, rows_updated = %(rows_updated)s,"
+            " rows_rejected = %(rows_rejected)s, lane = %(lane)s, loads = loads + 1,"
+            " started_at = %(started_at)s, finished_at = clock_timestamp()"
+            " WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s"
+        )
+
+    def chunk_progress_sql(self, schema: str) -> str:
+        return (
+            f"SELECT count(*), sum(CASE WHEN status = 'DONE' THEN 1 ELSE 0 END),"
+            " coalesce(sum(rows_in), 0) FROM "
+            f"{_q(schema)}.chunks WHERE run_id = %(run_id)s"
+        )
+
+    def chunk_totals_sql(self, schema: str) -> str:
+        return (
+            "SELECT count(*), sum(CASE WHEN status <> 'DONE' THEN 1 ELSE 0 END),"
+            " coalesce(sum(rows_written), 0), coalesce(sum(rows_rejected), 0)"
+            f" FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s"
+        )
+
+    def list_chunks_sql(self, schema: str) -> str:
+        return (
+            f"SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi, status FROM {_q(schema)}.chunks"
+            " WHERE run_id = %(run_id)s ORDER BY chunk_no"
+        )
+
+    def set_chunk_status_sql(self, schema: str) -> str:
+        return (
+            f"UPDATE {_q(schema)}.chunks SET status = %(status)s"
+            " WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s"
+        )
+
+    def run_rejects_count_sql(self, schema: str) -> str:
+        return f"SELECT count(*) FROM {_q(schema)}.rejects WHERE run_id = %(run_id)s"
+
+    def insert_reject_sql(self, schema: str) -> str:
+        return (
+            f"INSERT INTO {_q(schema)}.rejects (run_id, chunk_no, seq, stage, key_text, row_text,"
+            " sqlstate, message) VALUES (%(run_id)s, %(chunk_no)s, %(seq)s, %(stage)s, %(key_text)s,"
+            " %(row_text)s, %(sqlstate)s, %(message)s)"
+        )
+
+    # ------------------------------------------------------------------ writing a chunk
+    def _range_pred(self, alias: str = "s") -> str:
+        return f"{alias}.{_q(SEQ)} BETWEEN %(lo)s AND %(hi)s"
+
+    def _not_rejected(self, schema: str, alias: str = "s") -> str:
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {_q(schema)}.rejects r WHERE r.run_id = %(run_id)s"
+            f" AND r.seq = {alias}.{_q(SEQ)})"
+        )
+
+    def staged_select(self, landing: TableRef, cols: Sequence[Column]) -> str:
+        """The chunk's landed rows converted to the target's types."""
+        casts = ", ".join(f"{self.cast_expr(c)} AS {c.q}" for c in cols)
+        return f"SELECT {casts} FROM {landing.sql} s WHERE {self._range_pred()}"
+
+    def create_undo_sql(self, undo: TableRef, target: TableRef) -> str:
+        """Undo journal of one target: its columns (no constraints) plus run, chunk and op."""
+        return (
+            f"CREATE TABLE {undo.sql} AS SELECT CAST(0 AS bigint) AS {_q(UNDO_RUN)},"
+            f" 0 AS {_q(UNDO_CHUNK)}, CAST('I' AS char(1)) AS {_q(UNDO_OP)}, t.*"
+            f" FROM {target.sql} t WHERE 1 = 0"
+        )
+
+    def undo_index_sql(self, undo: TableRef, keys: Sequence[Column]) -> str:
+        k = ", ".join([_q(UNDO_RUN)] + [c.q for c in keys])
+        return f"CREATE INDEX {_q(undo.name + '_key')} ON {undo.sql} ({k})"
+
+    def capture_undo_sql(self, undo: TableRef, target: TableRef, landing: TableRef,
+                         cols: Sequence[Column], keys: Sequence[Column]) -> str:
+        """Journal a chunk before it writes: before-images of rows it will overwrite ('U') and
+        the keys it will insert ('I'). The first image of a key per run wins, so reloading a
+        chunk (repair, re-extract) never replaces the true pre-run state.
+        """
+        key_names = {k.name for k in keys}
+        names = ", ".join(c.q for c in cols)
+        values = ", ".join(self.cast_expr(c) if c.name in key_names else f"t.{c.q}" for c in cols)
+        return (
+            f"INSERT INTO {undo.sql} ({_q(UNDO_RUN)}, {_q(UNDO_CHUNK)}, {_q(UNDO_OP)}, {names}) "
+            f"SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t.{keys[0].q} IS NULL THEN 'I' ELSE 'U' END, {values} "
+            f"FROM {landing.sql} s LEFT JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
+            f"WHERE {self._range_pred()} "
+            f"AND NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s"
+            f" AND {self.key_match(keys, 'u', 's', cast_right=True)})"
+        )
+
+    def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                   keys: Sequence[Column]) -> str:
+        raise NotImplementedError
+
+    def append_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column]) -> str:
+        names = ", ".join(c.q for c in cols)
+        return f"INSERT INTO {target.sql} ({names}) {self.staged_select(landing, cols)}"
+
+    def delete_chunk_keys_sql(self, target: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:
+        """delete+insert mode: remove the target rows whose keys the chunk brings."""
+        return (
+            f"DELETE FROM {target.sql} t WHERE EXISTS (SELECT 1 FROM {landing.sql} s"
+            f" WHERE {self._range_pred()} AND {self.key_match(keys, 't', 's', cast_right=True)})"
+        )
+
+    def write_sql(self, mode: str, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                  keys: Sequence[Column]) -> list[str]:
+        """The statements that write one chunk range into the target, in order."""
+        if mode == "upsert":
+            return [self.upsert_sql(target, landing, cols, keys)]
+        if mode == "append":
+            return [self.append_sql(target, landing, cols)]
+        if mode == "delete_insert":
+            return [self.delete_chunk_keys_sql(target, landing, keys), self.append_sql(target, landing, cols)]
+        raise ValueError(f"unknown load mode {mode!r} (expected upsert, append or delete_insert)")
+
+    # ------------------------------------------------------------------ checks
+    def _chunk_join(self, schema: str, landing: TableRef) -> str:
+        return (
+            f"FROM {_q(schema)}.chunks c JOIN {landing.sql} s"
+            f" ON s.{_q(SEQ)} BETWEEN c.seq_lo AND c.seq_hi"
+        )
+
+    def _chunk_filter(self, schema: str) -> str:
+        return (
+            "WHERE c.run_id = %(run_id)s AND c.chunk_no BETWEEN %(first)s AND %(last)s"
+            f" AND {self._not_rejected(schema)}"
+        )
+
+    def landing_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
+        """Per chunk (first..last): count and summed row hash of the landed rows, rejects excluded."""
+        return (
+            f"SELECT c.chunk_no, count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) "
+            f"{self._chunk_join(schema, landing)} {self._chunk_filter(schema)} GROUP BY c.chunk_no"
+        )
+
+    def target_fingerprints_sql(self, schema: str, target: TableRef, landing: TableRef,
+                                cols: Sequence[Column], keys: Sequence[Column]) -> str:
+        """Per chunk: count and summed row hash of the target rows the chunk's keys point at."""
+        return (
+            f"SELECT c.chunk_no, count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0) "
+            f"{self._chunk_join(schema, landing)} JOIN {target.sql} t"
+            f" ON {self.key_match(keys, 't', 's', cast_right=True)} "
+            f"{self._chunk_filter(schema)} GROUP BY c.chunk_no"
+        )
+
+    def table_fingerprint_sql(self, table: TableRef, cols: Sequence[Column], where: str = "") -> str:
+        """Count and summed row hash of a whole table (or a filtered part of it)."""
+        cond = f" WHERE {where}" if where else ""
+        return (
+            f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0) "
+            f"FROM {table.sql} t{cond}"
+        )
+
+    def insert_reconciliation_sql(self, schema: str) -> str:
+        return (
+            f"INSERT INTO {_q(schema)}.reconciliation (run_id, chunk_no, pass, key_lo, key_hi,"
+            " source_rows, target_rows, source_hash, target_hash, status) VALUES (%(run_id)s,"
+            " %(chunk_no)s, %(pass)s, %(key_lo)s, %(key_hi)s, %(source_rows)s, %(target_rows)s,"
+            " %(source_hash)s, %(target_hash)s, %(status)s)"
+        )
+
+    # ------------------------------------------------------------------ compensation
+    def compensate_delete_sql(self, target: TableRef, undo: TableRef, keys: Sequence[Column]) -> str:
+        """Remove every row a chunk of the run touched (inserted or overwritten)."""
+        return (
+            f"DELETE FROM {target.sql} t WHERE EXISTS (SELECT 1 FROM {undo.sql} u"
+            f" WHERE u.{_q(UNDO_RUN)} = %(run_id)s AND u.{_q(UNDO_CHUNK)} = %(chunk_no)s"
+            f" AND {self.key_match(keys, 'u', 't', cast_right=False)})"
+        )
+
+    def compensate_restore_sql(self, target: TableRef, undo: TableRef, cols: Sequence[Column]) -> str:
+        """Put back the before-images of the rows the chunk overwrote or deleted."""
+        names = ", ".join(c.q for c in cols)
+        ucols = ", ".join(f"u.{c.q}" for c in cols)
+        return (
+            f"INSERT INTO {target.sql} ({names}) SELECT {ucols} FROM {undo.sql} u"
+            f" WHERE u.{_q(UNDO_RUN)} = %(run_id)s AND u.{_q(UNDO_CHUNK)} = %(chunk_no)s"
+            f" AND u.{_q(UNDO_OP)} = 'U'"
+        )
+
+    def undo_chunks_sql(self, undo: TableRef) -> str:
+        return (
+            f"SELECT DISTINCT {_q(UNDO_CHUNK)} FROM {undo.sql} WHERE {_q(UNDO_RUN)} = %(run_id)s"
+            f" ORDER BY {_q(UNDO_CHUNK)}"
+        )
+
+    def purge_undo_sql(self, undo: TableRef) -> str:
+        return f"DELETE FROM {undo.sql} WHERE {_q(UNDO_RUN)} = %(run_id)s"
+
+    def mark_chunk_undone_sql(self, undo: TableRef) -> str:
+        """Forget a compensated chunk's journal so compensating again is a no-op."""
+        return (
+            f"DELETE FROM {undo.sql} WHERE {_q(UNDO_RUN)} = %(run_id)s"
+            f" AND {_q(UNDO_CHUNK)} = %(chunk_no)s"
+        )
+
+    def expired_runs_sql(self, schema: str) -> str:
+        return (
+            f"SELECT run_id, target_table FROM {_q(schema)}.runs WHERE batch = %(batch)s"
+            " AND finished_at < %(before)s AND status IN ('DONE', 'COMPENSATED') AND purged_at IS NULL"
+        )

@@ -1,0 +1,66 @@
+"""GaussDB / openGauss dialect: the common subset that also runs on PostgreSQL 15.
+
+No ``INSERT ... ON CONFLICT`` (centralized GaussDB and openGauss lack it): upserts are
+``MERGE INTO`` with at most one MATCHED and one NOT MATCHED branch, no branch
+conditions, key columns never in SET, and a source whose keys are unique (the planner
+rejects duplicate keys of an interval before any chunk loads). ``ON DUPLICATE KEY
+UPDATE`` is available as an option for servers where MERGE is unwanted. Distributed
+targets get ``DISTRIBUTE BY HASH`` on their landing tables so a chunk's merge stays on
+its data nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gaussdb_batch.dialects.base import Column, Dialect
+from gaussdb_batch.identifiers import TableRef, quote_ident
+
+
+class GaussDBDialect(Dialect):
+    """GaussDB centralized / distributed and openGauss."""
+
+    name = "gaussdb"
+    #: A-mode databases store '' as NULL; the hook turns this on when it detects mode A.
+    empty_is_null = False
+
+    def __init__(self, *, upsert_style: str = "merge", **kwargs):
+        super().__init__(**kwargs)
+        if upsert_style not in ("merge", "on_duplicate_key"):
+            raise ValueError(f"upsert_style must be 'merge' or 'on_duplicate_key', got {upsert_style!r}")
+        self.upsert_style = upsert_style
+
+    def distribution_clause(self, cols: Sequence[Column]) -> str:
+        if not self.distribute_by:
+            return ""
+        return " DISTRIBUTE BY HASH (" + ", ".join(quote_ident(c) for c in self.distribute_by) + ")"
+
+    def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                   keys: Sequence[Column]) -> str:
+        if self.upsert_style == "on_duplicate_key":
+            return self.on_duplicate_key_sql(target, landing, cols, keys)
+        return self.merge_sql(target, landing, cols, keys)
+
+    def merge_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                  keys: Sequence[Column]) -> str:
+        key_names = {k.name for k in keys}
+        # The distribution key is never updated (GaussDB forbids it); it must be part of the key.
+        frozen = key_names | set(self.distribute_by)
+        on = " AND ".join(f"t.{k.q} = s.{k.q}" for k in keys)
+        sets = ", ".join(f"{c.q} = s.{c.q}" for c in cols if c.name not in frozen)
+        names = ", ".join(c.q for c in cols)
+        values = ", ".join(f"s.{c.q}" for c in cols)
+        matched = f" WHEN MATCHED THEN UPDATE SET {sets}" if sets else ""
+        return (
+            f"MERGE INTO {target.sql} t USING ({self.staged_select(landing, cols)}) s ON ({on})"
+            f"{matched} WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+        )
+
+    def on_duplicate_key_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                             keys: Sequence[Column]) -> str:
+        """openGauss's ``ON DUPLICATE KEY UPDATE`` (no RETURNING, no WITH; keys not updatable)."""
+        key_names = {k.name for k in keys} | set(self.distribute_by)
+        names = ", ".join(c.q for c in cols)
+        sets = ", ".join(f"{c.q} = EXCLUDED.{c.q}" for c in cols if c.name not in key_names)
+        tail = f" ON DUPLICATE KEY UPDATE {sets}" if sets else " ON DUPLICATE KEY UPDATE NOTHING"
+        return f"INSERT INTO {target.sql} ({names}) {self.staged_select(landing, cols)}{tail}"

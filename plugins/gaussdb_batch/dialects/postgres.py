@@ -1,0 +1,26 @@
+"""PostgreSQL dialect: upserts with ON CONFLICT."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gaussdb_batch.dialects.base import Column, Dialect
+from gaussdb_batch.identifiers import TableRef
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL 12+: the reference server our tests run on."""
+
+    name = "postgres"
+
+    def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                   keys: Sequence[Column]) -> str:
+        names = ", ".join(c.q for c in cols)
+        key_names = {k.name for k in keys}
+        conflict = ", ".join(k.q for k in keys)
+        sets = ", ".join(f"{c.q} = EXCLUDED.{c.q}" for c in cols if c.name not in key_names)
+        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+        return (
+            f"INSERT INTO {target.sql} ({names}) {self.staged_select(landing, cols)} "
+            f"ON CONFLICT ({conflict}) {action}"
+        )

@@ -1,0 +1,126 @@
+"""What every engine step needs about one batch: its hooks, dialect, tables and columns."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any, TypeVar
+
+from gaussdb_batch.dialects import Column, Dialect, get_dialect
+from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.spec import BatchSpec
+from gaussdb_batch.identifiers import MAX_IDENT_BYTES, TableRef
+
+T = TypeVar("T")
+log = logging.getLogger("gaussdb_batch.engine")
+
+#: Bumped when the control schema gains a migration; read by ensure_control_schema.
+CONTROL_LOCK_KEY = 0x6762_6174_6368  # "gbatch"
+
+
+def _short_name(prefix: str, *parts: str) -> str:
+    """A table name within the 63-byte limit that stays unique (hash suffix when cut)."""
+    name = prefix + "__".join(parts)
+    if len(name.encode()) <= MAX_IDENT_BYTES:
+        return name
+    digest = hashlib.md5(name.encode()).hexdigest()[:10]
+    return name[: MAX_IDENT_BYTES - 11] + "_" + digest
+
+
+class BatchContext:
+    """One batch's view of its target database; cheap to build, connects lazily.
+
+    ``hook_factory`` makes a GaussDBHook for a conn id (tests pass their own).
+    """
+
+    def __init__(self, spec: BatchSpec, hook_factory: Callable[[str], Any] | None = None):
+        self.spec = spec
+        self._hook_factory = hook_factory or _default_hook_factory
+
+    # -- connections -----------------------------------------------------------------
+    @cached_property
+    def target_hook(self) -> Any:
+        return self._hook_factory(self.spec.target.conn_id)
+
+    @cached_property
+    def source_hook(self) -> Any:
+        if self.spec.source.conn_id is None:
+            raise PermanentBatchError(self.spec.name, "the source has no conn_id")
+        if self.spec.source.conn_id == self.spec.target.conn_id:
+            return self.target_hook
+        return self._hook_factory(self.spec.source.conn_id)
+
+    def close(self) -> None:
+        for name in ("target_hook", "source_hook"):
+            hook = self.__dict__.get(name)
+            if hook is not None:
+                hook.close()
+
+    @cached_property
+    def dialect(self) -> Dialect:
+        hook = self.target_hook
+        options: dict[str, Any] = {"distribute_by": self.spec.target.distribute_by}
+        info = hook.server_info
+        options["empty_is_null"] = bool(getattr(info, "empty_string_is_null", False))
+        return get_dialect(hook.dialect_name, **options)
+
+    def tx(self, fn: Callable[[Any], T], *, purpose: str) -> T:
+        """One transaction on the target, with the hook's retries of transient errors."""
+        return self.target_hook.run_in_transaction(fn, purpose=f"{self.spec.name}: {purpose}")
+
+    # -- tables ------------------------------------------------------------------------
+    @property
+    def schema(self) -> str:
+        return self.spec.control_schema
+
+    @property
+    def target(self) -> TableRef:
+        return self.spec.target.table
+
+    @cached_property
+    def undo(self) -> TableRef:
+        return TableRef(self.schema, _short_name("undo_", self.target.schema, self.target.name))
+
+    def landing(self, run_id: int) -> TableRef:
+        return TableRef(self.schema, f"land_{int(run_id)}")
+
+    @cached_property
+    def columns(self) -> list[Column]:
+        """The target's columns, read from the catalog; keys must be among them."""
+        dialect = self.dialect
+
+        def read(conn: Any) -> list[Column]:
+            with conn.cursor() as cur:
+                cur.execute(dialect.table_columns_sql(), {"schema": self.target.schema, "table": self.target.name})
+                return [Column(r[0], r[1], bool(r[2])) for r in cur.fetchall()]
+
+        cols = self.tx(read, purpose=f"read the columns of {self.target}")
+        if not cols:
+            raise PermanentBatchError(
+                self.spec.name, f"target table {self.target} does not exist (create it before the first run)"
+            )
+        names = {c.name for c in cols}
+        missing = [k for k in self.spec.keys if k not in names]
+        if missing:
+            raise PermanentBatchError(
+                self.spec.name, f"key columns {missing} are not columns of {self.target} (has {sorted(names)})"
+            )
+        return cols
+
+    @cached_property
+    def key_columns(self) -> list[Column]:
+        by_name = {c.name: c for c in self.columns}
+        return [by_name[k] for k in self.spec.keys]
+
+    def key_text(self, row: dict[str, Any] | Sequence[Any]) -> str:
+        if isinstance(row, dict):
+            return ",".join("" if row.get(k) is None else str(row.get(k)) for k in self.spec.keys)
+        return ",".join("" if v is None else str(v) for v in row)
+
+
+def _default_hook_factory(conn_id: str) -> Any:
+    from gaussdb_batch.hooks.gaussdb import GaussDBHook
+
+    return GaussDBHook(gaussdb_conn_id=conn_id)

@@ -1,0 +1,198 @@
+"""Load: a lane claims pending chunks one at a time and writes each in ONE transaction.
+
+Per chunk: claim it (``FOR UPDATE SKIP LOCKED``: one indexed row lock, other lanes skip
+it), journal before-images into the undo table, write it through the dialect's upsert,
+mark it DONE with its counts, commit. A lane killed at any instant leaves its chunk
+PENDING (the transaction rolls back) and the next claim takes it again: no row lost,
+none duplicated, finished chunks never redone.
+
+Bad rows never stop good rows: when a write fails with a data error (SQLSTATE class 22
+or 23), the range is bisected under savepoints until each bad row stands alone; it goes
+to the rejects table with its SQLSTATE and message, and the good rows load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gaussdb_batch import metrics
+from gaussdb_batch.engine.context import BatchContext, log
+from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.hooks.errors import DATA, classify
+
+SAVEPOINT = "gb_write"
+
+
+@dataclass
+class ChunkResult:
+    chunk_no: int
+    rows_in: int
+    written: int
+    rejected: int
+    seconds: float
+
+
+@dataclass
+class LaneResult:
+    lane: int
+    chunks: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    seconds: float = 0.0
+    chunk_results: list[ChunkResult] = field(default_factory=list)
+
+
+class _Rejects:
+    """Rows isolated by bisection in one chunk transaction."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str, str]] = []  # (seq, sqlstate, message)
+
+
+def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
+                 rejects: _Rejects) -> int:
+    """Write seqs [lo, hi]; bisect on data errors. Returns rows written."""
+    d, driver = ctx.dialect, ctx.target_hook.driver
+    params = {"run_id": run_id, "chunk_no": chunk_no, "lo": lo, "hi": hi}
+    statements = [d.capture_undo_sql(ctx.undo, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)]
+    statements += d.write_sql(ctx.spec.mode, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)
+    cur.execute(f"SAVEPOINT {SAVEPOINT}")
+    try:
+        written = 0
+        for i, stmt in enumerate(statements):
+            cur.execute(stmt, params)
+            if i == len(statements) - 1:
+                written = max(cur.rowcount or 0, 0)
+    except driver.Error as exc:
+        state = driver.sqlstate(exc)
+        if classify(state, connection_lost=driver.connection_lost(exc)) != DATA:
+            raise
+        cur.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+        cur.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+        if lo == hi:
+            message = driver.diag(exc).get("message_primary") or type(exc).__name__
+            rejects.rows.append((lo, state or "", message))
+            return 0
+        mid = (lo + hi) // 2
+        return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects)
+                + _write_range(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects))
+    cur.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+    return written
+
+
+def _store_rejects(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, rejects: _Rejects) -> None:
+    if not rejects.rows:
+        return
+    d = ctx.dialect
+    cur.execute(d.landing_rows_sql(ctx.landing(run_id), ctx.columns), {"seqs": [r[0] for r in rejects.rows]})
+    names = [c.name for c in ctx.columns]
+    rows = {r[0]: dict(zip(names, r[1:])) for r in cur.fetchall()}
+    for seq, state, message in rejects.rows:
+        values = rows.get(seq, {})
+        cur.execute(
+            d.insert_reject_sql(ctx.schema),
+            {"run_id": run_id, "chunk_no": chunk_no, "seq": seq, "stage": "load",
+             "key_text": ctx.key_text(values), "row_text": json.dumps(values, ensure_ascii=False),
+             "sqlstate": state, "message": message},
+        )
+
+
+def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | None:
+    """Claim and load the next pending chunk of the run; None when none is left."""
+    d = ctx.dialect
+
+    def work(conn: Any) -> ChunkResult | None:
+        with conn.cursor() as cur:
+            cur.execute(d.claim_chunk_sql(ctx.schema), {"run_id": run_id})
+            row = cur.fetchone()
+            if row is None:
+                return None
+            chunk_no, lo, hi = row[0], row[1], row[2]
+            started = dt.datetime.now(dt.timezone.utc)
+            t0 = time.monotonic()
+            rejects = _Rejects()
+            written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects)
+            _store_rejects(cur, ctx, run_id, chunk_no, rejects)
+            cur.execute(
+                d.finish_chunk_sql(ctx.schema),
+                {"run_id": run_id, "chunk_no": chunk_no, "rows_written": written, "rows_inserted": None,
+                 "rows_updated": None, "rows_rejected": len(rejects.rows), "lane": lane, "started_at": started},
+            )
+            return ChunkResult(chunk_no, hi - lo + 1, written, len(rejects.rows), time.monotonic() - t0)
+
+    return ctx.tx(work, purpose=f"load a chunk of run {run_id} (lane {lane})")
+
+
+def _progress(ctx: BatchContext, run_id: int) -> tuple[int, int, int]:
+    d = ctx.dialect
+
+    def read(conn: Any) -> tuple[int, int, int]:
+        with conn.cursor() as cur:
+            cur.execute(d.chunk_progress_sql(ctx.schema), {"run_id": run_id})
+            total, done, rows = cur.fetchone()
+            return int(total or 0), int(done or 0), int(rows or 0)
+
+    return ctx.tx(read, purpose=f"read the progress of run {run_id}")
+
+
+def rejects_over_limit(ctx: BatchContext, run_id: int) -> int | None:
+    """The run's reject count when it exceeds the batch's max_rejects, else None."""
+    d = ctx.dialect
+
+    def read(conn: Any) -> int:
+        with conn.cursor() as cur:
+            cur.execute(d.run_rejects_count_sql(ctx.schema), {"run_id": run_id})
+            return int(cur.fetchone()[0])
+
+    n = ctx.tx(read, purpose=f"count the rejects of run {run_id}")
+    return n if n > ctx.spec.max_rejects else None
+
+
+def run_lane(ctx: BatchContext, run_id: int, lane: int, *, max_chunks: int | None = None) -> LaneResult:
+    """Load chunks until none is pending; log progress (chunk i of n, rows/s, ETA) per chunk."""
+    spec = ctx.spec
+    result = LaneResult(lane)
+    t0 = time.monotonic()
+    while max_chunks is None or result.chunks < max_chunks:
+        with metrics.chunk_timer(spec.name):
+            chunk = load_one_chunk(ctx, run_id, lane)
+        if chunk is None:
+            break
+        result.chunks += 1
+        result.rows_written += chunk.written
+        result.rows_rejected += chunk.rejected
+        result.chunk_results.append(chunk)
+        metrics.rows_loaded(spec.name, chunk.written)
+        if chunk.rejected:
+            metrics.rows_rejected(spec.name, chunk.rejected)
+        elapsed = time.monotonic() - t0
+        total, done, _ = _progress(ctx, run_id)
+        rate = result.rows_written / elapsed if elapsed > 0 else 0.0
+        per_chunk = elapsed / result.chunks
+        eta = per_chunk * max(total - done, 0)
+        log.info(
+            "batch=%s run=%s chunk=%s lane=%s: chunk %s of %s done (%s rows written, %s rejected, %.0f rows/s, ETA %.0fs)",
+            spec.name, run_id, chunk.chunk_no, lane, done, total, chunk.written, chunk.rejected, rate, eta,
+        )
+        if chunk.rejected:
+            over = rejects_over_limit(ctx, run_id)
+            if over is not None:
+                raise PermanentBatchError(
+                    spec.name,
+                    f"{over} rejected rows exceed max_rejects={spec.max_rejects}; see {ctx.schema}.rejects",
+                    run_id=run_id, chunk_no=chunk.chunk_no,
+                )
+        if spec.throttle_rows_per_second:
+            min_seconds = chunk.rows_in / spec.throttle_rows_per_second
+            if chunk.seconds < min_seconds:
+                time.sleep(min_seconds - chunk.seconds)
+    result.seconds = time.monotonic() - t0
+    log.info(
+        "batch=%s run=%s lane=%s: finished, %s chunks, %s rows written, %s rejected in %.1fs",
+        spec.name, run_id, lane, result.chunks, result.rows_written, result.rows_rejected, result.seconds,
+    )
+    return result

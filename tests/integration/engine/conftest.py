@@ -1,0 +1,122 @@
+"""Engine fixtures: a source and a target table in scratch schemas, and batch contexts over them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg2
+import pytest
+
+from gaussdb_batch.engine.context import BatchContext
+from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.hooks.gaussdb import GaussDBHook
+
+ORDERS_DDL = """
+CREATE TABLE {t} (
+    o_orderkey bigint PRIMARY KEY,
+    o_custkey bigint NOT NULL,
+    o_status char(1),
+    o_totalprice numeric(15,2),
+    o_orderdate date NOT NULL,
+    o_comment varchar(79)
+)
+"""
+
+
+def make_orders(cur, table: str, n: int, *, start_key: int = 1, day0: str = "2024-01-01", days: int = 3) -> None:
+    """n synthetic orders spread evenly over `days` days from day0 (deterministic)."""
+    cur.execute(
+        f"""INSERT INTO {table}
+        SELECT k, k %% 1000, CASE WHEN k %% 3 = 0 THEN 'F' WHEN k %% 3 = 1 THEN 'O' ELSE NULL END,
+               (k * 7.31)::numeric(15,2), DATE %s + ((k - %s) %% %s)::int,
+               CASE WHEN k %% 5 = 0 THEN '' WHEN k %% 7 = 0 THEN NULL ELSE 'order ' || k END
+        FROM generate_series(%s, %s) k""",
+        (day0, start_key, days, start_key, start_key + n - 1),
+    )
+
+
+@pytest.fixture(params=["gaussdb", "postgres"])
+def dialect_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def conns(pg_env, dialect_name, monkeypatch):
+    def conn(db: str) -> str:
+        return json.dumps({
+            "conn_type": "gaussdb", "host": pg_env["GAUSSDB_BATCH_PG_HOST"],
+            "port": int(pg_env["GAUSSDB_BATCH_PG_PORT"]), "login": pg_env["GAUSSDB_BATCH_PG_USER"],
+            "password": pg_env["GAUSSDB_BATCH_PG_PASSWORD"], "schema": db,
+            "extra": {"dialect": dialect_name},
+        })
+
+    monkeypatch.setenv("AIRFLOW_CONN_GB_TARGET", conn("gbtarget"))
+    monkeypatch.setenv("AIRFLOW_CONN_GB_SOURCE", conn("gbsource"))
+    return {"target": "gb_target", "source": "gb_source"}
+
+
+@pytest.fixture
+def schemas(target_dsn, source_dsn):
+    """A fresh schema of the same name in source and target databases (and its control schema)."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    control = f"c_{name}"
+    for dsn in (target_dsn, source_dsn):
+        with psycopg2.connect(dsn) as c, c.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA "{name}"')
+    yield {"data": name, "control": control}
+    for dsn in (target_dsn, source_dsn):
+        c = psycopg2.connect(dsn)
+        c.autocommit = True
+        with c.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            cur.execute(f'DROP SCHEMA IF EXISTS "{control}" CASCADE')
+        c.close()
+
+
+@pytest.fixture
+def orders(schemas, target_dsn, source_dsn):
+    """Empty orders tables in source and target."""
+    t = f'"{schemas["data"]}".orders'
+    for dsn in (target_dsn, source_dsn):
+        with psycopg2.connect(dsn) as c, c.cursor() as cur:
+            cur.execute(ORDERS_DDL.format(t=t))
+    return t
+
+
+@pytest.fixture
+def make_ctx(conns, schemas):
+    made: list[BatchContext] = []
+
+    def make(**overrides) -> BatchContext:
+        data = {
+            "name": "orders_sync",
+            "schedule": "0 0 * * *",
+            "source": {"conn_id": conns["source"], "table": f"{schemas['data']}.orders",
+                       "interval_column": "o_orderdate"},
+            "target": {"conn_id": conns["target"], "table": f"{schemas['data']}.orders"},
+            "keys": ["o_orderkey"],
+            "chunk_rows": 100,
+            "lanes": 2,
+            "control_schema": schemas["control"],
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        ctx = BatchContext(parse_spec(data), hook_factory=lambda cid: GaussDBHook(gaussdb_conn_id=cid))
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+def fingerprint(dsn: str, table: str) -> tuple[int, str]:
+    """Row count and an order-independent digest of a whole table (test-side oracle)."""
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(f"SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') FROM {table} t")
+        n, h = cur.fetchone()
+        return n, h
