@@ -189,3 +189,14 @@ def test_insert_rows_loads_in_chunks(make_hook, driver, table):
     schema = table.split(".")[0].strip('"')
     hook.insert_rows(f"{schema}.items", [(i, f"n{i}") for i in range(25)], target_fields=["id", "note"], commit_every=10)
     assert _count(hook, table) == 25
+
+
+def test_bad_password_fails_fast_without_echoing_it(make_hook, driver, monkeypatch):
+    hook = make_hook(driver=driver)
+    monkeypatch.setattr(hook.connection, "password", "Wrong-Secret-Pw-987")
+    started = time.monotonic()
+    with pytest.raises(PermanentDBError) as caught:
+        hook.run_in_transaction(lambda conn: None, purpose="connect")
+    assert time.monotonic() - started < 3
+    assert caught.value.attempts == 1
+    assert "Wrong-Secret-Pw-987" not in str(caught.value)
