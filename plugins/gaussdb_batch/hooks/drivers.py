@@ -19,9 +19,14 @@ from gaussdb_batch.hooks.libpq_guard import ensure_gaussdb_driver_usable
 
 COPY_CHUNK = 64 * 1024
 
-CopySource = Union[IO[bytes], Iterable[bytes]]
+CopySource = Union[IO[bytes], Iterable[bytes], bytes]
 
 UNKNOWN_DIALECT = "unknown"
+
+
+def _chunks_or_file(source: CopySource) -> Any:
+    """A whole ``bytes`` payload is one chunk (iterating it would yield ints)."""
+    return [bytes(source)] if isinstance(source, (bytes, bytearray, memoryview)) else source
 
 
 def _dialect_of(conn: Any) -> str:
@@ -65,7 +70,7 @@ class Driver:
         raise NotImplementedError
 
     def copy_in(self, cursor: Any, sql: str, source: CopySource) -> int:
-        """Run ``COPY ... FROM STDIN`` from a binary file or an iterable of bytes; return rows."""
+        """Run ``COPY ... FROM STDIN`` from a binary file, an iterable of bytes chunks or bytes; return rows."""
         raise NotImplementedError
 
     def copy_out(self, cursor: Any, sql: str, sink: IO[bytes]) -> int:
@@ -142,7 +147,8 @@ class Psycopg2Driver(Driver):
         return conn
 
     def copy_in(self, cursor: Any, sql: str, source: CopySource) -> int:
-        reader = source if hasattr(source, "read") else IterableReader(source)  # type: ignore[arg-type]
+        source = _chunks_or_file(source)
+        reader = source if hasattr(source, "read") else IterableReader(source)
         cursor.copy_expert(sql, reader, size=COPY_CHUNK)
         return cursor.rowcount
 
@@ -196,6 +202,7 @@ class Psycopg3Driver(Driver):
         return self._connection.connect(autocommit=False, cursor_factory=self._cursor, **params)
 
     def copy_in(self, cursor: Any, sql: str, source: CopySource) -> int:
+        source = _chunks_or_file(source)
         with cursor.copy(sql) as copy:
             if hasattr(source, "read"):
                 while chunk := source.read(COPY_CHUNK):  # type: ignore[union-attr]

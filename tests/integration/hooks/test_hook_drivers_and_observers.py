@@ -38,10 +38,12 @@ def test_observers_see_execute_executemany_and_copy(make_hook, driver, scratch_s
         with closing(hook.get_conn()) as conn, conn.cursor() as cur:
             cur.execute(f"CREATE TABLE {table} (id int)")
             cur.executemany(f"INSERT INTO {table} VALUES (%s)", [(1,), (2,)])
-            hook.driver.copy_in(cur, f"COPY {table} FROM STDIN", [b"3\n"])
-            hook.driver.copy_out(cur, f"COPY {table} TO STDOUT", io.BytesIO())
+            hook.driver.copy_in(cur, f"COPY {table} FROM STDIN", b"3\n4\n")
+            sink = io.BytesIO()
+            hook.driver.copy_out(cur, f"COPY {table} TO STDOUT", sink)
     finally:
         observe.remove_statement_observer(observer)
+    assert sink.getvalue() == b"1\n2\n3\n4\n"
     assert seen == [
         (f"CREATE TABLE {table} (id int)", dialect),
         (f"INSERT INTO {table} VALUES (%s)", dialect),
