@@ -496,6 +496,38 @@ class Dialect:
             f"{self._chunk_filter(schema)} GROUP BY c.chunk_no"
         )
 
+    def _run_rows(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:
+        """FROM/WHERE of the target rows this run loaded (keys in its landing, rejects excluded)."""
+        return (
+            f"FROM {target.sql} t WHERE EXISTS (SELECT 1 FROM {landing.sql} s WHERE"
+            f" {self._not_rejected(schema)} AND {self.key_match(keys, 't', 's', cast_right=True)})"
+        )
+
+    def count_run_rows_sql(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column],
+                           violation: str) -> str:
+        """Rows the run loaded that meet ``violation`` (built by the ``*_violation`` methods)."""
+        return f"SELECT count(*) {self._run_rows(schema, target, landing, keys)} AND ({violation})"
+
+    def not_null_violation(self, column: str) -> str:
+        return f"t.{_q(column)} IS NULL"
+
+    def range_violation(self, column: str, *, has_min: bool, has_max: bool) -> str:
+        parts = []
+        if has_min:
+            parts.append(f"t.{_q(column)} < %(min)s")
+        if has_max:
+            parts.append(f"t.{_q(column)} > %(max)s")
+        return " OR ".join(parts) or "1 = 0"
+
+    def duplicate_run_keys_sql(self, schema: str, target: TableRef, landing: TableRef,
+                               keys: Sequence[Column], columns: Sequence[str]) -> str:
+        """How many of the run's rows share ``columns`` with another of its rows."""
+        cols = ", ".join(f"t.{_q(c)}" for c in columns)
+        return (
+            f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n {self._run_rows(schema, target, landing, keys)}"
+            f" GROUP BY {cols} HAVING count(*) > 1) d"
+        )
+
     def table_fingerprint_sql(self, table: TableRef, cols: Sequence[Column], where: str = "") -> str:
         """Count and summed row hash of a whole table (or a filtered part of it)."""
         cond = f" WHERE {where}" if where else ""

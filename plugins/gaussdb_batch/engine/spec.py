@@ -288,6 +288,13 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
     for key in ("alerting", "checks"):
         if data.get(key) is not None and not isinstance(data[key], Mapping):
             raise ctx.fail(key, "must be a mapping")
+    if data.get("alerting"):
+        from gaussdb_batch.alerting import AlertingSpecError, parse_alerting
+
+        try:
+            parse_alerting(data["alerting"])
+        except AlertingSpecError as exc:
+            raise ctx.fail("alerting", str(exc)) from None
     same = data.get("same_database")
     if same is not None and not isinstance(same, bool):
         raise ctx.fail("same_database", "must be true or false")

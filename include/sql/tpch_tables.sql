@@ -1,0 +1,36 @@
+-- TPC-H orders and lineitem: the demo's source tables and its GaussDB target tables.
+-- Valid in the GaussDB / openGauss subset. The demo creates them in the source database
+-- (loaded with tpchgen-cli data) and in the target database (empty until the batches run).
+CREATE SCHEMA IF NOT EXISTS tpch;
+
+CREATE TABLE IF NOT EXISTS tpch.orders (
+    o_orderkey      bigint        NOT NULL PRIMARY KEY,
+    o_custkey       bigint        NOT NULL,
+    o_orderstatus   char(1)       NOT NULL,
+    o_totalprice    numeric(15,2) NOT NULL,
+    o_orderdate     date          NOT NULL,
+    o_orderpriority varchar(15)   NOT NULL,
+    o_clerk         varchar(15)   NOT NULL,
+    o_shippriority  integer       NOT NULL,
+    o_comment       varchar(79)   NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tpch.lineitem (
+    l_orderkey      bigint        NOT NULL,
+    l_partkey       bigint        NOT NULL,
+    l_suppkey       bigint        NOT NULL,
+    l_linenumber    integer       NOT NULL,
+    l_quantity      numeric(15,2) NOT NULL,
+    l_extendedprice numeric(15,2) NOT NULL,
+    l_discount      numeric(15,2) NOT NULL,
+    l_tax           numeric(15,2) NOT NULL,
+    l_returnflag    char(1)       NOT NULL,
+    l_linestatus    char(1)       NOT NULL,
+    l_shipdate      date          NOT NULL,
+    l_commitdate    date          NOT NULL,
+    l_receiptdate   date          NOT NULL,
+    l_shipinstruct  varchar(25)   NOT NULL,
+    l_shipmode      varchar(10)   NOT NULL,
+    l_comment       varchar(44)   NOT NULL,
+    PRIMARY KEY (l_orderkey, l_linenumber)
+);

@@ -1,0 +1,216 @@
+"""Operators of one batch run: extract, load (one per lane), check, compensate, finalize.
+
+Each operator is a thin shell over the engine: it resolves the data interval and the run
+id, builds a BatchContext, and turns errors that retrying cannot fix (bad spec, bad data
+over the reject limit, missing table, bad SQL) into AirflowFailException so Airflow fails
+the task at once instead of spending its retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from gaussdb_batch.engine.context import BatchContext
+from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.spec import BatchSpec, SpecError
+from gaussdb_batch.hooks.errors import PermanentDBError
+from gaussdb_batch.identifiers import IdentifierError
+
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (PermanentBatchError, PermanentDBError, SpecError, IdentifierError)
+
+
+def fail_fast(execute: Callable) -> Callable:
+    """Permanent errors fail the task without retries, with the engine's message."""
+
+    @functools.wraps(execute)
+    def wrapper(self: _BatchOperator, context: Any) -> Any:
+        try:
+            return execute(self, context)
+        except PERMANENT_ERRORS as exc:
+            raise AirflowFailException(f"{exc} (permanent error: not retried)") from exc
+        finally:
+            self._close()
+
+    return wrapper
+
+
+def _as_datetime(value: Any, what: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        d = value
+    else:
+        try:
+            d = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            raise AirflowFailException(f"{what} must be an ISO timestamp, got {value!r}") from None
+    return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
+
+
+def data_interval(context: Any) -> tuple[dt.datetime, dt.datetime]:
+    """The interval to process: params interval_start/interval_end, else the run's data interval.
+
+    Manual runs in Airflow 3 may have no data interval at all; they must pass the params.
+    """
+    params = context.get("params") or {}
+    if params.get("interval_start") or params.get("interval_end"):
+        if not (params.get("interval_start") and params.get("interval_end")):
+            raise AirflowFailException("give both interval_start and interval_end, or neither")
+        return (_as_datetime(params["interval_start"], "interval_start"),
+                _as_datetime(params["interval_end"], "interval_end"))
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise AirflowFailException(
+            "this run has no data interval (a manual run without a logical date): trigger it with "
+            "params interval_start and interval_end, e.g. {\"interval_start\": \"2024-01-01\", "
+            "\"interval_end\": \"2024-01-02\"}"
+        )
+    if start == end:
+        raise AirflowFailException(
+            f"zero-length data interval at {start}: schedule interval batches with CronDataIntervalTimetable "
+            "(a bare cron string in Airflow 3 means CronTriggerTimetable), or pass interval params"
+        )
+    return _as_datetime(start, "data_interval_start"), _as_datetime(end, "data_interval_end")
+
+
+class _BatchOperator(BaseOperator):
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, spec: BatchSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self._context_obj: BatchContext | None = None
+
+    @property
+    def batch(self) -> BatchContext:
+        if self._context_obj is None:
+            self._context_obj = BatchContext(self.spec)
+        return self._context_obj
+
+    def _close(self) -> None:
+        if self._context_obj is not None:
+            self._context_obj.close()
+            self._context_obj = None
+
+
+class ExtractOperator(_BatchOperator):
+    """Land the run's data interval in the target database and plan its chunks; returns the run id."""
+
+    ui_color = "#d7ecff"
+
+    @fail_fast
+    def execute(self, context: Any) -> int:
+        from gaussdb_batch.engine.extract import extract
+
+        start, end = data_interval(context)
+        result = extract(self.batch, start, end, dag_run_id=context.get("run_id"))
+        context["ti"].xcom_push(key="extract", value={
+            "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
+            "attempt": result.attempt, "seconds": round(result.seconds, 3),
+        })
+        return result.run_id
+
+
+class LoadLaneOperator(_BatchOperator):
+    """One loader lane: claims and loads pending chunks until none is left (map it over lanes)."""
+
+    template_fields = ("run_id", "lane")
+    ui_color = "#c9f2d5"
+
+    def __init__(self, *, run_id: Any, lane: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+        self.lane = lane
+
+    @fail_fast
+    def execute(self, context: Any) -> dict:
+        from gaussdb_batch.engine.load import run_lane
+
+        result = run_lane(self.batch, int(self.run_id), int(self.lane))
+        return {"lane": result.lane, "chunks": result.chunks, "rows_written": result.rows_written,
+                "rows_rejected": result.rows_rejected, "seconds": round(result.seconds, 3)}
+
+
+class CheckOperator(_BatchOperator):
+    """Reconcile every chunk (count + fingerprint), repair once, then run the batch's expectations."""
+
+    template_fields = ("run_id",)
+    ui_color = "#fff2c6"
+
+    def __init__(self, *, run_id: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+    @fail_fast
+    def execute(self, context: Any) -> dict:
+        from gaussdb_batch.checks.reconcile import check_run
+        from gaussdb_batch.checks.suite import run_batch_checks
+
+        run_id = int(self.run_id)
+        result = check_run(self.batch, run_id)
+        quality = run_batch_checks(self.batch, run_id)
+        return {"chunks": result.chunks, "rows": result.rows, "repaired": result.repaired, "quality": quality}
+
+
+class CompensateOperator(_BatchOperator):
+    """Undo the run exactly from its undo journal; runs only when load or check failed.
+
+    The run id comes from the extract task's XCom (absent when extract itself failed:
+    then nothing was written and there is nothing to undo), or from ``run_id`` for a
+    manual rollback of an earlier finished run.
+    """
+
+    template_fields = ("run_id",)
+    ui_color = "#ffd6d6"
+
+    def __init__(self, *, extract_task_id: str | None = None, run_id: Any = None, manual: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.extract_task_id = extract_task_id
+        self.run_id = run_id
+        self.manual = manual
+
+    @fail_fast
+    def execute(self, context: Any) -> dict:
+        from gaussdb_batch.engine.compensate import compensate_run
+
+        run_id = self.run_id
+        if run_id in (None, "", "None") and self.extract_task_id:
+            run_id = context["ti"].xcom_pull(task_ids=self.extract_task_id)
+        if run_id in (None, "", "None"):
+            self.log.warning("batch=%s: no run was started (extract failed): nothing to compensate", self.spec.name)
+            return {"run_id": None, "chunks": 0}
+        reason = "manual rollback" if self.manual else "load or check failed"
+        result = compensate_run(self.batch, int(run_id), reason=reason, manual=self.manual)
+        if not result.already_compensated:
+            _notify_compensation(self.spec, context, int(run_id), reason)
+        return {"run_id": int(run_id), "chunks": result.chunks, "rows_deleted": result.rows_deleted,
+                "rows_restored": result.rows_restored}
+
+
+def _notify_compensation(spec: BatchSpec, context: Any, run_id: int, reason: str) -> None:
+    from gaussdb_batch.alerting import compensation_notifier
+
+    notify = compensation_notifier(spec.alerting, batch=spec.name)
+    notify(f"batch {spec.name}: run {run_id} was compensated ({reason})", context)
+
+
+class FinalizeOperator(_BatchOperator):
+    """Mark the run DONE with its totals and purge landing/undo past retention."""
+
+    template_fields = ("run_id",)
+    ui_color = "#e0e0e0"
+
+    def __init__(self, *, run_id: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+    @fail_fast
+    def execute(self, context: Any) -> dict:
+        from gaussdb_batch.engine.compensate import finalize_run
+
+        return finalize_run(self.batch, int(self.run_id))
