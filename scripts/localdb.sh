@@ -8,6 +8,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BASE="$ROOT/.local/pg"
 DATA="$BASE/data"
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+  # The postgres system user cannot reach this checkout: keep the cluster's files in
+  # /var/tmp instead (one folder per checkout), and the facts in .local/pg as usual.
+  DATA="/var/tmp/gaussdb_batch_pg_$(printf '%s' "$ROOT" | md5sum | cut -c1-12)/data"
+fi
 PORTFILE="$BASE/port"
 PGVER=15
 BIN="/usr/lib/postgresql/$PGVER/bin"
@@ -64,8 +69,8 @@ psql_super() {
 
 start() {
   ensure_binaries
-  mkdir -p "$BASE"
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$BASE"; fi
+  mkdir -p "$BASE" "$(dirname "$DATA")"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$BASE" "$(dirname "$DATA")"; fi
   if [ ! -s "$DATA/PG_VERSION" ]; then
     log "initialising cluster in $DATA"
     pwfile="$(mktemp)"; printf '%s\n' "$SUPERPW" > "$pwfile"; chmod 644 "$pwfile"
@@ -90,7 +95,7 @@ CONF
     if [ -z "$port" ] || port_in_use "$port"; then port="$(free_port)"; fi
     echo "$port" > "$PORTFILE"
     log "starting on 127.0.0.1:$port"
-    as_owner "$BIN/pg_ctl" -D "$DATA" -o "-p $port" -l "$BASE/server.log" -w -t 60 start >/dev/null
+    as_owner "$BIN/pg_ctl" -D "$DATA" -o "-p $port" -l "$(dirname "$DATA")/server.log" -w -t 60 start >/dev/null
   fi
   # Roles and databases, idempotently.
   psql_super -d postgres <<SQL
