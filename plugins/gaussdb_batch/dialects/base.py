@@ -120,7 +120,21 @@ class Dialect:
 
         Upgrades append a migration; nothing is ever dropped. Valid in the GaussDB subset.
         """
-        return [(1, "runs, chunks, rejects, reconciliation", self._control_v1(schema))]
+        return [
+            (1, "runs, chunks, rejects, reconciliation", self._control_v1(schema)),
+            (2, "batch_state: adaptive period and chunk size per batch", self._control_v2(schema)),
+        ]
+
+    def _control_v2(self, schema: str) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {_q(schema)}.batch_state ("
+            " batch varchar(128) PRIMARY KEY,"
+            " period_seconds double precision,"
+            " chunk_rows integer,"
+            " watermark text,"
+            " backlog bigint,"
+            " updated_at timestamptz NOT NULL DEFAULT now())",
+        ]
 
     def _control_v1(self, schema: str) -> list[str]:
         s = _q(schema)
@@ -502,6 +516,12 @@ class Dialect:
             f"FROM {target.sql} t WHERE EXISTS (SELECT 1 FROM {landing.sql} s WHERE"
             f" {self._not_rejected(schema)} AND {self.key_match(keys, 't', 's', cast_right=True)})"
         )
+
+    def run_rows_query(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column],
+                       run_id: int) -> str:
+        """A standalone SELECT of the rows a run loaded, for tools that cannot bind (expectation suites)."""
+        rid = int(run_id)
+        return f"SELECT t.* {self._run_rows(schema, target, landing, keys)}".replace("%(run_id)s", str(rid))
 
     def count_run_rows_sql(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column],
                            violation: str) -> str:
