@@ -122,7 +122,7 @@ class Dialect:
         """
         return [
             (1, "runs, chunks, rejects, reconciliation", self._control_v1(schema)),
-            (2, "batch_state: adaptive period and chunk size per batch", self._control_v2(schema)),
+            (2, "batch_state (adaptive period, chunk size), quality_results", self._control_v2(schema)),
         ]
 
     def _control_v2(self, schema: str) -> list[str]:
@@ -134,6 +134,14 @@ class Dialect:
             " watermark text,"
             " backlog bigint,"
             " updated_at timestamptz NOT NULL DEFAULT now())",
+            f"CREATE TABLE IF NOT EXISTS {_q(schema)}.quality_results ("
+            " run_id bigint NOT NULL,"
+            " suite varchar(200) NOT NULL,"
+            " success boolean NOT NULL,"
+            " evaluated integer,"
+            " failed integer,"
+            " result text,"
+            " checked_at timestamptz NOT NULL DEFAULT now())",
         ]
 
     def _control_v1(self, schema: str) -> list[str]:

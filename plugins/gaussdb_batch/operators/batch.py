@@ -98,15 +98,28 @@ class _BatchOperator(BaseOperator):
 
 
 class ExtractOperator(_BatchOperator):
-    """Land the run's data interval in the target database and plan its chunks; returns the run id."""
+    """Land the run's data interval in the target database and plan its chunks; returns the run id.
 
+    ``interval`` (templated; e.g. the XCom of an adaptive sensor) is a mapping with ISO
+    ``start`` and ``end`` and wins over params and the run's data interval.
+    """
+
+    template_fields = ("interval",)
     ui_color = "#d7ecff"
+
+    def __init__(self, *, interval: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.interval = interval
 
     @fail_fast
     def execute(self, context: Any) -> int:
         from gaussdb_batch.engine.extract import extract
 
-        start, end = data_interval(context)
+        if self.interval:
+            start = _as_datetime(self.interval["start"], "interval.start")
+            end = _as_datetime(self.interval["end"], "interval.end")
+        else:
+            start, end = data_interval(context)
         result = extract(self.batch, start, end, dag_run_id=context.get("run_id"))
         context["ti"].xcom_push(key="extract", value={
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
