@@ -1,0 +1,288 @@
+"""`make bench`: TPC-H lineitem through every peer and through this project's engine, side by side.
+
+Figures, not pass/fail. For each scale (BENCH_SCALES, default "0.1,1") the runner generates
+lineitem with tpchgen-cli, fills a source database, then measures every method against an
+empty target and again against the filled target (every row an update). Each measured
+step runs in a child process of its own, so its peak RSS is its own. Results go to
+bench/results/results.json, the chart to docs/bench.png and the tables into BENCHMARKS.md
+(between the generated-results markers).
+
+Environment knobs (all optional):
+  BENCH_SCALES="0.1,1"        scales to run
+  BENCH_METHODS="a,b"         only these methods (names as in METHODS below)
+  BENCH_LANES=2               engine load lanes (separate processes)
+  BENCH_CHUNK_ROWS=10000      engine chunk size (the spec default)
+  BENCH_DIALECT=postgres      engine dialect of the target connection (postgres: ON CONFLICT, gaussdb: MERGE)
+  BENCH_SAMPLE_SINGLE=2000    rows for single-row autocommit inserts
+  BENCH_SAMPLE_MANY=20000     rows for executemany
+  BENCH_SAMPLE_GT=50000       rows for GenericTransfer
+  BENCH_SAMPLE_VALUES=600000  rows for execute_values (0: all)
+  BENCH_PYSPY=1               record py-spy profiles of the engine's processes (.local/bench/profiles)
+  BENCH_NO_REPORT=1           do not rewrite BENCHMARKS.md / docs/bench.png (results.json only)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import CONTROL, DST_DB, ROOT, TARGET, WORK, dsn, pg_env, set_airflow_connections  # noqa: E402
+
+
+def ensure_requirements() -> None:
+    if all(importlib.util.find_spec(m) for m in ("matplotlib",)) and (Path(sys.executable).parent / "py-spy").exists():
+        return
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(HERE / "requirements.txt")], check=True)
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+# --------------------------------------------------------------------------- child processes
+def _child(i: int, name: str, args: tuple, queue: Any) -> None:
+    import logging
+
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        import methods
+
+        queue.put((i, "ok", getattr(methods, name)(*args)))
+    except BaseException:
+        queue.put((i, "error", traceback.format_exc()))
+
+
+def run_children(calls: list[tuple[str, tuple]], *, profile_as: str | None = None) -> tuple[list[dict], float]:
+    """Run each (method name, args) in its own spawned process, concurrently; (results, wall seconds)."""
+    mpc = mp.get_context("spawn")
+    queue = mpc.Queue()
+    procs = [mpc.Process(target=_child, args=(i, name, args, queue), daemon=False) for i, (name, args) in enumerate(calls)]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    spies = []
+    if profile_as and os.environ.get("BENCH_PYSPY") == "1":
+        pdir = WORK / "profiles"
+        pdir.mkdir(parents=True, exist_ok=True)
+        for i, p in enumerate(procs):
+            out = pdir / f"{profile_as}-{i}.txt"
+            spies.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(p.pid), "--format", "raw",
+                 "--rate", "50", "--idle", "--nonblocking", "-o", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    results: list[Any] = [None] * len(calls)
+    errors = []
+    for _ in calls:
+        i, status, payload = queue.get()
+        if status == "ok":
+            results[i] = payload
+        else:
+            errors.append(f"{calls[i][0]}: {payload}")
+    wall = time.monotonic() - t0
+    for p in procs:
+        p.join()
+    for s in spies:
+        s.wait(timeout=60)
+    if errors:
+        raise RuntimeError("\n".join(errors))
+    return results, wall
+
+
+def one(name: str, *args: Any) -> dict:
+    return run_children([(name, args)])[0][0]
+
+
+# --------------------------------------------------------------------------- target state
+def _super_conn():
+    import psycopg2
+
+    e = pg_env()
+    pw = os.environ.get("GAUSSDB_BATCH_PG_SUPERPASSWORD")
+    if not pw:
+        return None
+    try:
+        c = psycopg2.connect(host=e["HOST"], port=e["PORT"], user="postgres", password=pw, dbname=DST_DB)
+    except psycopg2.Error:
+        return None
+    c.autocommit = True
+    return c
+
+
+def settle(*, empty: bool) -> None:
+    """Empty the target (and the engine's control schema) or just analyze it; then a checkpoint."""
+    import psycopg2
+
+    c = psycopg2.connect(dsn(DST_DB))
+    c.autocommit = True
+    with c.cursor() as cur:
+        if empty:
+            cur.execute(f"TRUNCATE {TARGET}")
+            cur.execute(f"DROP SCHEMA IF EXISTS {CONTROL} CASCADE")
+            cur.execute("DROP TABLE IF EXISTS bench_land")
+        cur.execute(f"VACUUM ANALYZE {TARGET}")
+    c.close()
+    s = _super_conn()
+    if s is not None:
+        with s.cursor() as cur:
+            cur.execute("CHECKPOINT")
+        s.close()
+
+
+# --------------------------------------------------------------------------- the methods
+def engine(same_db: bool) -> dict:
+    lanes = env_int("BENCH_LANES", 2)
+    chunk_rows = env_int("BENCH_CHUNK_ROWS", 10_000)
+    common = (same_db, chunk_rows, lanes)
+    tag = "same_db" if same_db else "cross_db"
+    (ex,), _ = run_children([("engine_extract", common)], profile_as=f"{tag}-extract")
+    lane_res, _ = run_children([("engine_lane", (*common, ex["run_id"], i)) for i in range(lanes)],
+                                       profile_as=f"{tag}-lane")
+    # The load's time runs from the first lane's first claim to the last lane's end
+    # (process start-up and imports excluded, as for every other step).
+    load_wall = max(r["ended"] for r in lane_res) - min(r["started"] for r in lane_res)
+    (chk,), _ = run_children([("engine_check", (*common, ex["run_id"]))], profile_as=f"{tag}-check")
+    statements: dict[str, list[float]] = {}
+    for r in lane_res:
+        for k, (sec, n) in r["statements"].items():
+            s = statements.setdefault(k, [0.0, 0])
+            s[0] += sec
+            s[1] += n
+    return {
+        "rows": ex["rows"], "seconds": ex["seconds"] + load_wall, "rss": max(r["rss"] for r in lane_res),
+        "extract_seconds": ex["seconds"], "load_seconds": load_wall, "check_seconds": chk["seconds"],
+        "finalize_seconds": chk["finalize_seconds"], "extract_rss": ex["rss"], "check_rss": chk["rss"],
+        "lane_rss": [r["rss"] for r in lane_res], "lanes": lanes, "chunk_rows": chunk_rows,
+        "chunks": ex["chunks"], "rows_written": sum(r["rows"] for r in lane_res), "mismatched": chk["mismatched"],
+        "statements": {"extract": ex["statements"], "lanes (summed over lanes)": statements,
+                       "check": chk["statements"]},
+    }
+
+
+BOTH = ("empty", "prefilled")
+#: name -> (what it is, target states it runs against, (sample env knob, default rows) or None for all rows)
+METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
+    "copy_pipe": ("COPY (SELECT ...) TO STDOUT piped into COPY ... FROM STDIN of the typed target (psycopg 3); "
+                  "an empty target only: COPY cannot upsert", ("empty",), None),
+    "landing_limit": ("limit of the landing design across databases: the COPY pipe into an UNLOGGED text table, "
+                      "then one INSERT ... SELECT casts ... ON CONFLICT DO UPDATE", BOTH, None),
+    "engine_cross_db": ("this project: extract (COPY pipe into the landing) + load lanes (undo capture + upsert "
+                        "per chunk)", BOTH, None),
+    "insert_select": ("one INSERT ... SELECT ... ON CONFLICT DO UPDATE inside the target database", BOTH, None),
+    "same_db_limit": ("limit of the landing design within one database: INSERT ... SELECT into an UNLOGGED text "
+                      "table, then the merge", BOTH, None),
+    "engine_same_db": ("this project, same-database path: extract (INSERT ... SELECT into the landing) + load "
+                       "lanes", BOTH, None),
+    "execute_values": ("psycopg2.extras.execute_values upsert, 1000 rows a statement, a commit per 10,000", BOTH,
+                       ("BENCH_SAMPLE_VALUES", 600_000)),
+    "generic_transfer": ("Airflow's GenericTransfer (get_records, then insert_rows replace=True, "
+                         "commit_every=1000)", BOTH, ("BENCH_SAMPLE_GT", 50_000)),
+    "executemany_1000": ("psycopg2 executemany of the upsert, a commit per 1000 rows", BOTH,
+                         ("BENCH_SAMPLE_MANY", 20_000)),
+    "single_row": ("one autocommit INSERT ... ON CONFLICT per row", BOTH, ("BENCH_SAMPLE_SINGLE", 2_000)),
+}
+
+
+def run_method(name: str, total: int) -> dict:
+    if name.startswith("engine_"):
+        return engine(same_db=(name == "engine_same_db"))
+    sample = METHODS[name][2]
+    if sample is None:
+        return one(name)
+    n = env_int(*sample)
+    return one(name, total if n <= 0 else min(n, total))
+
+
+def code_version() -> str:
+    """The commit measured, and whether the engine had uncommitted changes (others work in this tree)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "plugins")
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes in plugins/" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    from data import server_facts
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    disk = psutil.disk_usage(str(ROOT))
+    return {
+        "nproc": os.cpu_count(), "cpu": cpu, "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "disk_gib": round(disk.total / 2**30), "kernel": platform.release(), "python": platform.python_version(),
+        "postgres": server_facts(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def main() -> None:
+    ensure_requirements()
+    scales = [float(s) for s in os.environ.get("BENCH_SCALES", "0.1,1").split(",") if s.strip()]
+    wanted = [m for m in os.environ.get("BENCH_METHODS", ",".join(METHODS)).split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown BENCH_METHODS {unknown}; known: {', '.join(METHODS)}")
+    dialect = os.environ.get("BENCH_DIALECT", "postgres")
+    set_airflow_connections(dialect)
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from data import ensure_databases, prepare
+
+    ensure_databases()
+    out = {"machine": machine(), "dialect": dialect, "command": "make bench", "scales": {}}
+    out["code"] = code_version()
+    out["env"] = {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}
+    started = time.monotonic()
+    for scale in scales:
+        total = prepare(scale)
+        log(f"scale {scale:g}: {total} lineitem rows")
+        per: dict[str, Any] = {}
+        for name in wanted:
+            what, states, _ = METHODS[name]
+            per[name] = {"what": what}
+            for state in states:
+                settle(empty=(state == "empty"))
+                t0 = time.monotonic()
+                res = run_method(name, total)
+                res["sampled"] = res["rows"] < total
+                per[name][state] = res
+                log(f"scale {scale:g} {name:17s} {state:9s}: {res['rows']:>9} rows in {res['seconds']:8.2f}s = "
+                    f"{res['rows'] / res['seconds']:>10.0f} rows/s, peak RSS {res['rss'] / 2**20:.0f} MiB"
+                    f" ({time.monotonic() - t0:.0f}s with children)")
+        out["scales"][f"{scale:g}"] = {"rows": total, "methods": per}
+    out["total_minutes"] = round((time.monotonic() - started) / 60, 1)
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / "results.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
+    log(f"done in {out['total_minutes']} min; results in bench/results/results.json")
+    if os.environ.get("BENCH_NO_REPORT") != "1":
+        import report
+
+        report.write(out)
+
+
+if __name__ == "__main__":
+    main()
