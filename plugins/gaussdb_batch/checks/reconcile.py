@@ -111,7 +111,7 @@ def check_run(ctx: BatchContext, run_id: int) -> CheckResult:
     """Compare every chunk; reload mismatches once; fail naming the chunks still different."""
     from gaussdb_batch.engine.load import run_lane
 
-    spec = ctx.spec
+    spec = ctx.prepare().spec
     chunks = _chunks(ctx, run_id)
     pending = [row[0] for row in chunks if row[5] != "DONE"]
     if pending:

@@ -42,7 +42,7 @@ def _columns(ctx: BatchContext, value: Any, field: str) -> list[str]:
 
 def builtin_checks(ctx: BatchContext, run_id: int) -> dict[str, int]:
     """Run the spec's quick checks; return {check name: violating rows}."""
-    spec, d = ctx.spec, ctx.dialect
+    spec, d = ctx.spec, ctx.prepare().dialect
     checks = dict(spec.checks or {})
     unknown = set(checks) - _KNOWN
     if unknown:

@@ -29,7 +29,7 @@ class CompensationResult:
 
 def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: bool = False) -> CompensationResult:
     """Restore the target to its exact state before the run; idempotent."""
-    spec, d = ctx.spec, ctx.dialect
+    spec, d = ctx.spec, ctx.prepare().dialect
     run = get_run(ctx, run_id)
     if run is None:
         raise PermanentBatchError(spec.name, f"no run {run_id} in {ctx.schema}.runs", run_id=run_id)
@@ -98,7 +98,7 @@ def _refuse_if_later_runs_touched(ctx: BatchContext, run_id: int) -> None:
 
 def finalize_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
     """Mark the run DONE with its totals and purge landing/undo of runs past retention."""
-    spec, d = ctx.spec, ctx.dialect
+    spec, d = ctx.spec, ctx.prepare().dialect
 
     def totals(conn: Any) -> tuple[int, int, int, int]:
         with conn.cursor() as cur:

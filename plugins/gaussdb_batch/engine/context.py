@@ -38,6 +38,7 @@ class BatchContext:
     def __init__(self, spec: BatchSpec, hook_factory: Callable[[str], Any] | None = None):
         self.spec = spec
         self._hook_factory = hook_factory or _default_hook_factory
+        self._in_tx = False
 
     # -- connections -----------------------------------------------------------------
     @cached_property
@@ -67,8 +68,24 @@ class BatchContext:
         return get_dialect(hook.dialect_name, **options)
 
     def tx(self, fn: Callable[[Any], T], *, purpose: str) -> T:
-        """One transaction on the target, with the hook's retries of transient errors."""
-        return self.target_hook.run_in_transaction(fn, purpose=f"{self.spec.name}: {purpose}")
+        """One transaction on the target, with the hook's retries of transient errors.
+
+        Transactions never nest: the hook reuses one session, so an inner commit would end
+        the outer transaction and release its locks (a claimed chunk could then be claimed
+        twice). Anything cached lazily must be read before a transaction starts.
+        """
+        if self._in_tx:
+            raise RuntimeError(f"{self.spec.name}: nested transaction for {purpose!r} (read metadata first)")
+        self._in_tx = True
+        try:
+            return self.target_hook.run_in_transaction(fn, purpose=f"{self.spec.name}: {purpose}")
+        finally:
+            self._in_tx = False
+
+    def prepare(self) -> BatchContext:
+        """Read the catalog facts every step uses (dialect, columns, keys), outside any transaction."""
+        _ = self.dialect, self.columns, self.key_columns, self.undo
+        return self
 
     # -- tables ------------------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ from typing import Any
 
 from gaussdb_batch import metrics
 from gaussdb_batch.dialects import SEQ
+from gaussdb_batch.engine.adaptive import chunk_rows_in
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.control import begin_run, ensure_control_schema, update_run_in
 from gaussdb_batch.engine.errors import PermanentBatchError
@@ -41,6 +42,7 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime, *, dag_run_
     if end <= start:
         raise PermanentBatchError(ctx.spec.name, f"empty data interval {start.isoformat()} .. {end.isoformat()}")
     t0 = time.monotonic()
+    ctx.prepare()
     ensure_control_schema(ctx)
     run_id, attempt, resumed = begin_run(ctx, start, end, dag_run_id)
     log.info(
@@ -213,10 +215,10 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int
     """Reject duplicate keys, split the landing into chunks, mark the run LOADING: one transaction."""
     spec, d, schema = ctx.spec, ctx.dialect, ctx.schema
     landing = ctx.landing(run_id)
-    cr = spec.chunk_rows
 
     def plan(conn: Any) -> tuple[int, int, int]:
         with conn.cursor() as cur:
+            cr = chunk_rows_in(cur, ctx)  # the spec's, or the adapted size of an adaptive batch
             for r in file_rejects:
                 cur.execute(d.insert_reject_sql(schema), {"run_id": run_id, "chunk_no": None, **r})
             rejected = len(file_rejects) + _reject_duplicates(cur, ctx, run_id)

@@ -21,7 +21,7 @@ from typing import Any
 
 from gaussdb_batch import metrics
 from gaussdb_batch.engine.context import BatchContext, log
-from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
 from gaussdb_batch.hooks.errors import DATA, classify
 
 SAVEPOINT = "gb_write"
@@ -103,7 +103,7 @@ def _store_rejects(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, reje
 
 def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | None:
     """Claim and load the next pending chunk of the run; None when none is left."""
-    d = ctx.dialect
+    d = ctx.prepare().dialect
 
     def work(conn: Any) -> ChunkResult | None:
         with conn.cursor() as cur:
@@ -152,16 +152,48 @@ def rejects_over_limit(ctx: BatchContext, run_id: int) -> int | None:
     return n if n > ctx.spec.max_rejects else None
 
 
-def run_lane(ctx: BatchContext, run_id: int, lane: int, *, max_chunks: int | None = None) -> LaneResult:
-    """Load chunks until none is pending; log progress (chunk i of n, rows/s, ETA) per chunk."""
+def _unfinished(ctx: BatchContext, run_id: int) -> int:
+    d = ctx.dialect
+
+    def read(conn: Any) -> int:
+        with conn.cursor() as cur:
+            cur.execute(d.chunk_totals_sql(ctx.schema), {"run_id": run_id})
+            return int(cur.fetchone()[1] or 0)
+
+    return ctx.tx(read, purpose=f"count the unfinished chunks of run {run_id}")
+
+
+def run_lane(ctx: BatchContext, run_id: int, lane: int, *, max_chunks: int | None = None,
+             wait_for_others: float = 3600.0) -> LaneResult:
+    """Load chunks until every chunk of the run is DONE; log progress (chunk i of n, rows/s, ETA).
+
+    When nothing is left to claim but chunks are still held by other sessions (a lane at
+    work, or the session of a killed lane that the server has not reaped yet), the lane
+    waits and claims again: it returns only when the whole run is loaded, so the check
+    never starts on a half-loaded run. ``wait_for_others`` bounds that wait (seconds).
+    """
     spec = ctx.spec
+    ctx.prepare()
     result = LaneResult(lane)
     t0 = time.monotonic()
+    waited_since: float | None = None
+    pause = 0.2
     while max_chunks is None or result.chunks < max_chunks:
         with metrics.chunk_timer(spec.name):
             chunk = load_one_chunk(ctx, run_id, lane)
         if chunk is None:
-            break
+            if _unfinished(ctx, run_id) == 0:
+                break
+            now = time.monotonic()
+            waited_since = waited_since or now
+            if now - waited_since > wait_for_others:
+                raise TransientBatchError(
+                    spec.name, f"chunks still held by other sessions after {wait_for_others:.0f}s", run_id=run_id
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            continue
+        waited_since, pause = None, 0.2
         result.chunks += 1
         result.rows_written += chunk.written
         result.rows_rejected += chunk.rejected

@@ -85,6 +85,11 @@ class BatchSpec:
     same_database: bool | None = None
     alerting: Mapping[str, Any] = field(default_factory=dict)
     checks: Mapping[str, Any] = field(default_factory=dict)
+    #: Adaptive chunk size (adaptive schedules): chunk_rows moves toward this chunk duration.
+    chunk_target_seconds: float | None = None
+    chunk_rows_min: int | None = None
+    chunk_rows_max: int | None = None
+    chunk_rows_step: int | None = None
 
     @property
     def same_db(self) -> bool:
@@ -104,6 +109,7 @@ _TOP_KEYS = {
     "max_rejects", "retries", "retry_delay_seconds", "retry_exponential_backoff",
     "max_retry_delay_seconds", "throttle_rows_per_second", "retention_days", "control_schema",
     "same_database", "alerting", "checks",
+    "chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step",
 }
 _SOURCE_KEYS = {"conn_id", "table", "interval_column", "sql", "files", "format", "order_by_key"}
 _TARGET_KEYS = {"conn_id", "table", "distribute_by"}
@@ -240,6 +246,45 @@ def _parse_schedule(ctx: _Ctx, value: Any) -> tuple[str | None, AdaptiveSpec | N
     raise ctx.fail("schedule", f"must be a cron string or an adaptive mapping, got {value!r}")
 
 
+def _check_adaptive_source(ctx: _Ctx, source: SourceSpec, adaptive: AdaptiveSpec | None) -> None:
+    """An adaptive batch counts its backlog in a source table, on the column extract cuts intervals on."""
+    if adaptive is None:
+        return
+    if source.kind != "table":
+        raise ctx.fail("source.table", "an adaptive schedule counts its backlog in a source table: "
+                                       "give source.table and source.interval_column")
+    if adaptive.watermark_column and adaptive.watermark_column != source.interval_column:
+        raise ctx.fail("schedule.watermark_column", f"must be the source's interval_column "
+                                                    f"({source.interval_column!r}): extract cuts each run's interval on it")
+
+
+def _parse_chunk_sizing(ctx: _Ctx, data: Mapping, adaptive: AdaptiveSpec | None) -> dict[str, Any]:
+    """Adaptive chunk size: AIMD toward chunk_target_seconds within chunk_rows_min..chunk_rows_max."""
+    given = [k for k in ("chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step")
+             if data.get(k) is not None]
+    if not given:
+        return {}
+    if data.get("chunk_target_seconds") is None:
+        raise ctx.fail(given[0], "only applies with chunk_target_seconds (adaptive chunk size)")
+    if adaptive is None:
+        raise ctx.fail("chunk_target_seconds", "adaptive chunk size needs an adaptive schedule "
+                                               "(schedule: {type: adaptive, ...})")
+    target = ctx.number("chunk_target_seconds", data["chunk_target_seconds"], minimum=0, strict=True)
+    for key in ("chunk_rows_min", "chunk_rows_max"):
+        if data.get(key) is None:
+            raise ctx.fail(key, "is required with chunk_target_seconds")
+    lo = ctx.integer("chunk_rows_min", data["chunk_rows_min"], minimum=1)
+    hi = ctx.integer("chunk_rows_max", data["chunk_rows_max"], minimum=1)
+    if hi < lo:
+        raise ctx.fail("chunk_rows_max", f"must be >= chunk_rows_min ({lo}), got {hi}")
+    first = ctx.integer("chunk_rows", data.get("chunk_rows", 10_000), minimum=1)
+    if not lo <= first <= hi:
+        raise ctx.fail("chunk_rows", f"the first chunk size must lie in chunk_rows_min..chunk_rows_max "
+                                     f"({lo}..{hi}), got {first}")
+    step = ctx.integer("chunk_rows_step", data.get("chunk_rows_step", lo), minimum=1)
+    return {"chunk_target_seconds": target, "chunk_rows_min": lo, "chunk_rows_max": hi, "chunk_rows_step": step}
+
+
 def _parse_date(ctx: _Ctx, value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         d = value
@@ -278,6 +323,8 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
         if d not in key_cols:
             raise ctx.fail("target.distribute_by", f"distribution column {d!r} must be one of the keys {list(key_cols)}")
     schedule, adaptive = _parse_schedule(ctx, data["schedule"])
+    _check_adaptive_source(ctx, source, adaptive)
+    chunk_sizing = _parse_chunk_sizing(ctx, data, adaptive)
     mode = data.get("mode", "upsert")
     if mode not in MODES:
         raise ctx.fail("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
@@ -333,6 +380,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
         same_database=same,
         alerting=dict(data.get("alerting") or {}),
         checks=dict(data.get("checks") or {}),
+        **chunk_sizing,
     )
 
 

@@ -85,10 +85,10 @@ def orders(schemas, target_dsn, source_dsn):
 
 
 @pytest.fixture
-def make_ctx(conns, schemas):
-    made: list[BatchContext] = []
+def spec_data(conns, schemas):
+    """A spec mapping for the orders tables of this test, with overrides merged in."""
 
-    def make(**overrides) -> BatchContext:
+    def build(**overrides) -> dict:
         data = {
             "name": "orders_sync",
             "schedule": "0 0 * * *",
@@ -105,7 +105,17 @@ def make_ctx(conns, schemas):
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
-        ctx = BatchContext(parse_spec(data), hook_factory=lambda cid: GaussDBHook(gaussdb_conn_id=cid))
+        return data
+
+    return build
+
+
+@pytest.fixture
+def make_ctx(spec_data):
+    made: list[BatchContext] = []
+
+    def make(**overrides) -> BatchContext:
+        ctx = BatchContext(parse_spec(spec_data(**overrides)), hook_factory=lambda cid: GaussDBHook(gaussdb_conn_id=cid))
         made.append(ctx)
         return ctx
 
@@ -120,3 +130,32 @@ def fingerprint(dsn: str, table: str) -> tuple[int, str]:
         cur.execute(f"SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') FROM {table} t")
         n, h = cur.fetchone()
         return n, h
+
+
+def interval_fingerprint(dsn: str, table: str, start, end) -> tuple[int, str]:
+    """The oracle fingerprint of the source rows of one interval."""
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(
+            f"SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') "
+            f"FROM {table} t WHERE o_orderdate >= %s AND o_orderdate < %s",
+            (start, end),
+        )
+        n, h = cur.fetchone()
+        return n, h
+
+
+def slow_down(dsn: str, table: str, ms_per_row: float) -> None:
+    """A row trigger that sleeps, so chunk transactions stay open long enough to kill or race."""
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(
+            "CREATE OR REPLACE FUNCTION pg_temp_slow_row() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_sleep({ms_per_row / 1000.0}); RETURN NEW; END $$"
+        )
+        cur.execute(f"CREATE TRIGGER slow_rows BEFORE INSERT OR UPDATE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION pg_temp_slow_row()")
+
+
+def control_rows(dsn: str, control: str, sql: str, params=()) -> list[tuple]:
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(sql.replace("{c}", f'"{control}"'), params)
+        return cur.fetchall()

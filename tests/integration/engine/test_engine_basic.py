@@ -13,7 +13,7 @@ from gaussdb_batch.engine.control import get_run
 from gaussdb_batch.engine.extract import extract
 from gaussdb_batch.engine.load import run_lane
 
-from tests.integration.engine.conftest import fingerprint, make_orders
+from tests.integration.engine.conftest import fingerprint, interval_fingerprint, make_orders
 
 UTC = dt.timezone.utc
 D1, D3 = dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 3, tzinfo=UTC)
@@ -22,13 +22,6 @@ D1, D3 = dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 3, tzinfo=UTC
 def _source_rows(source_dsn, orders, n=1000):
     with psycopg2.connect(source_dsn) as c, c.cursor() as cur:
         make_orders(cur, orders, n)
-
-
-def _interval_fingerprint(source_dsn, orders, start, end):
-    with psycopg2.connect(source_dsn) as c, c.cursor() as cur:
-        cur.execute(f"CREATE TEMP VIEW v AS SELECT * FROM {orders} WHERE o_orderdate >= %s AND o_orderdate < %s", (start, end))
-        cur.execute("SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') FROM v t")
-        return cur.fetchone()
 
 
 @pytest.mark.parametrize("same_db", [False, True])
@@ -43,7 +36,7 @@ def test_run_lands_loads_checks_and_finalizes(make_ctx, orders, source_dsn, targ
     else:
         _source_rows(source_dsn, orders)
         ctx = make_ctx()
-        expected = _interval_fingerprint(source_dsn, orders, D1, D3)
+        expected = interval_fingerprint(source_dsn, orders, D1, D3)
     assert ctx.spec.same_db is same_db
     ex = extract(ctx, D1, D3, dag_run_id="manual__1")
     assert ex.rows == 667 and ex.chunks == 7 and ex.rejected == 0

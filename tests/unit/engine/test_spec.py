@@ -1,0 +1,111 @@
+"""Bad spec values are rejected before any SQL runs, with a message naming the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from gaussdb_batch.engine.spec import SpecError, load_spec, load_specs, parse_spec
+
+ROOT = Path(__file__).resolve().parents[3]
+
+GOOD = {
+    "name": "orders",
+    "schedule": "0 0 * * *",
+    "source": {"conn_id": "src", "table": "sales.orders", "interval_column": "updated_at"},
+    "target": {"conn_id": "dst", "table": "dw.orders"},
+    "keys": ["order_id"],
+}
+
+
+def with_(path: str, value):
+    data = copy.deepcopy(GOOD)
+    node = data
+    parts = path.split(".")
+    for p in parts[:-1]:
+        node = node[p]
+    if value is KeyError:
+        del node[parts[-1]]
+    else:
+        node[parts[-1]] = value
+    return data
+
+
+def test_good_spec_parses_with_defaults():
+    spec = parse_spec(GOOD)
+    assert spec.name == "orders" and spec.keys == ("order_id",)
+    assert spec.mode == "upsert" and spec.chunk_rows == 10_000 and spec.lanes == 2
+    assert str(spec.source.table) == "sales.orders" and spec.target.table.sql == '"dw"."orders"'
+    assert not spec.same_db
+    assert "gaussdb-batch" in spec.tags
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (with_("colour", "blue"), "colour: unknown key"),
+        (with_("source.tabel", "x"), "source.tabel: unknown key"),
+        (with_("target.table", 'dw.orders"; DROP TABLE x; --'), "target.table"),
+        (with_("source.table", "a.b.c"), "source.table"),
+        (with_("keys", ["order_id", "1bad"]), "keys[1]"),
+        (with_("keys", KeyError), "keys: is required"),
+        (with_("keys", []), "keys: must be a non-empty list"),
+        (with_("chunk_rows", 0), "chunk_rows: must be >= 1"),
+        (with_("chunk_rows", "100"), "chunk_rows: must be an integer"),
+        (with_("lanes", 0), "lanes: must be >= 1"),
+        (with_("mode", "merge"), "mode: must be one of"),
+        (with_("schedule", "every day"), "schedule"),
+        (with_("name", "orders; drop"), "name"),
+        (with_("source.interval_column", KeyError), "source.interval_column: is required"),
+        (with_("target.conn_id", KeyError), "target.conn_id: is required"),
+        (with_("max_rejects", -1), "max_rejects"),
+        (with_("source", {"conn_id": "src", "sql": "SELECT * FROM t"}), "source.sql"),
+        (with_("source", {"conn_id": "src", "table": "t", "sql": "SELECT 1"}), "source: needs exactly one"),
+        (with_("target.distribute_by", ["region"]), "target.distribute_by"),
+        (with_("alerting", {"on_failure": [{"type": "pager", "conn_id": "x"}]}), "alerting"),
+        (with_("retry_exponential_backoff", 0.5), "retry_exponential_backoff"),
+    ],
+)
+def test_bad_values_name_the_field(data, field):
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    assert field in str(err.value)
+    assert "batch " in str(err.value)
+
+
+def test_missing_key_column_in_target_is_refused_before_writing(make_ctx_offline=None):
+    # Key columns are checked against the target's catalog by BatchContext.columns, which
+    # runs before any DDL or data statement (see tests/integration/engine/test_spec_target.py).
+    assert parse_spec(with_("keys", ["no_such_column"])).keys == ("no_such_column",)
+
+
+def test_adaptive_schedule_is_a_mapping():
+    spec = parse_spec(with_("schedule", {"type": "adaptive", "t_min": 5, "t_max": 60, "step": 5,
+                                         "backlog_threshold": 1000}))
+    assert spec.schedule is None and spec.adaptive.t_max == 60
+    with pytest.raises(SpecError, match="t_min"):
+        parse_spec(with_("schedule", {"type": "adaptive", "t_min": 90, "t_max": 60, "step": 5,
+                                      "backlog_threshold": 1}))
+
+
+def test_shipped_specs_are_valid():
+    specs = load_specs(ROOT / "include" / "batches")
+    assert {s.name for s in specs} >= {"tpch_orders", "tpch_lineitem"}
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="bad.yaml"):
+        load_spec(bad)
+
+
+def test_duplicate_batch_names_are_refused(tmp_path):
+    import yaml
+
+    for n in ("a", "b"):
+        (tmp_path / f"{n}.yaml").write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(SpecError, match="unique"):
+        load_specs(tmp_path)
