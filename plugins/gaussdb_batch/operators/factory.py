@@ -80,9 +80,10 @@ def batch_task_group(spec: BatchSpec, *, group_id: str | None = None, tooltip: s
     return group
 
 
-def _add_tasks(spec: BatchSpec) -> dict[str, Any]:
+def _add_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
+    """The batch's tasks; ``interval`` (e.g. an adaptive sensor's XComArg) overrides the data interval."""
     retries = retry_args(spec)
-    extract = ExtractOperator(task_id="extract", spec=spec, pool=spec.extract_pool, **retries)
+    extract = ExtractOperator(task_id="extract", spec=spec, pool=spec.extract_pool, interval=interval, **retries)
     load = LoadLaneOperator.partial(
         task_id="load", spec=spec, run_id=extract.output, pool=spec.pool, **retries
     ).expand(lane=list(range(spec.lanes)))
