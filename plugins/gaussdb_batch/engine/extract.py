@@ -161,7 +161,7 @@ def _file_blocks(ctx: BatchContext, start: dt.datetime, end: dt.datetime, reject
             frames = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=ctx.spec.chunk_rows))
         else:
             frames = pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], chunksize=ctx.spec.chunk_rows,
+                path, dtype=object, keep_default_na=False, na_values=[""], chunksize=ctx.spec.chunk_rows,
                 encoding="utf-8", encoding_errors="surrogateescape",
             )
         for frame in frames:
