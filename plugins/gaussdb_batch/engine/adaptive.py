@@ -107,6 +107,8 @@ def read_state(ctx: BatchContext) -> BatchState:
 
 
 def write_state(ctx: BatchContext, **fields: Any) -> None:
+    _ = ctx.dialect  # detected outside the transaction (transactions never nest)
+
     def write(conn: Any) -> None:
         with conn.cursor() as cur:
             write_state_in(cur, ctx, **fields)

@@ -11,7 +11,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.integration.engine.conftest import conns, dialect_name, schemas  # noqa: F401  (fixtures)
+from tests.integration.engine.conftest import (  # noqa: F401  (fixtures)
+    conns, dialect_name, make_ctx, orders, schemas, spec_data,
+)
 
 SPEC_TEMPLATE = Path(__file__).with_name("adaptive_events.yaml")
 
