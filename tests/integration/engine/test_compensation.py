@@ -1,0 +1,113 @@
+"""Compensation restores the exact pre-run target; the check repairs tampered chunks; manual rollback."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg2
+import pytest
+
+from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.compensate import compensate_run, finalize_run
+from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.extract import extract
+from gaussdb_batch.engine.load import run_lane
+from tests.integration.engine.conftest import control_rows, fingerprint, interval_fingerprint, make_orders
+
+UTC = dt.timezone.utc
+START, END = dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 4, tzinfo=UTC)
+
+
+def _fill(dsn, table, n, **kw):
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        make_orders(cur, table, n, **kw)
+
+
+def _exec(dsn, sql, params=()):
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(sql, params)
+
+
+@pytest.mark.parametrize("kind", ["insert_only", "update_only", "mixed", "partial"])
+def test_compensation_restores_the_fingerprint_from_before_the_run(kind, make_ctx, orders, source_dsn, target_dsn):
+    _fill(source_dsn, orders, 900)
+    if kind == "update_only":
+        _fill(target_dsn, orders, 900)  # every key exists: the run only overwrites
+        _exec(target_dsn, f"UPDATE {orders} SET o_comment = 'old', o_status = NULL, o_totalprice = o_totalprice + 1")
+    elif kind in ("mixed", "partial"):
+        _fill(target_dsn, orders, 400, start_key=700)  # keys 700..900 overlap, 901..1099 untouched
+        _exec(target_dsn, f"UPDATE {orders} SET o_comment = NULL WHERE o_orderkey %% 2 = 0")
+    before = fingerprint(target_dsn, orders)
+    ctx = make_ctx(chunk_rows=100)
+    ex = extract(ctx, START, END)
+    run_lane(ctx, ex.run_id, 0, max_chunks=3 if kind == "partial" else None)
+    assert fingerprint(target_dsn, orders) != before
+    result = compensate_run(ctx, ex.run_id, reason=f"test {kind}")
+    assert fingerprint(target_dsn, orders) == before
+    if kind == "insert_only":
+        assert result.rows_restored == 0
+    if kind == "update_only":
+        assert result.rows_restored == result.rows_deleted == 900
+    again = compensate_run(ctx, ex.run_id)
+    assert again.already_compensated and fingerprint(target_dsn, orders) == before
+
+
+def test_tampered_chunk_fails_the_first_pass_is_reloaded_and_then_matches(make_ctx, orders, source_dsn, target_dsn, schemas):
+    _fill(source_dsn, orders, 900)
+    ctx = make_ctx(chunk_rows=100)
+    ex = extract(ctx, START, END)
+    run_lane(ctx, ex.run_id, 0)
+    # Behind the loader's back: one row changed, one deleted, in two different chunks.
+    _exec(target_dsn, f"UPDATE {orders} SET o_comment = 'tampered' WHERE o_orderkey = 5")
+    _exec(target_dsn, f"DELETE FROM {orders} WHERE o_orderkey = 600")
+    result = check_run(ctx, ex.run_id)
+    assert len(result.mismatched_first_pass) == 2
+    recon = control_rows(target_dsn, schemas["control"],
+                         "SELECT chunk_no, pass, status FROM {c}.reconciliation WHERE run_id = %s AND status = 'MISMATCH'",
+                         (ex.run_id,))
+    assert sorted(no for no, _, _ in recon) == sorted(result.mismatched_first_pass)
+    second = control_rows(target_dsn, schemas["control"],
+                          "SELECT status FROM {c}.reconciliation WHERE run_id = %s AND pass = 2", (ex.run_id,))
+    assert second == [("MATCH",), ("MATCH",)]
+    assert fingerprint(target_dsn, orders) == interval_fingerprint(source_dsn, orders, START, END)
+
+
+def test_check_fails_naming_the_chunk_when_repair_cannot_fix_it(make_ctx, orders, source_dsn, target_dsn):
+    _fill(source_dsn, orders, 300)
+    ctx = make_ctx(chunk_rows=100)
+    ex = extract(ctx, START, END)
+    run_lane(ctx, ex.run_id, 0)
+    # A trigger that corrupts every rewrite of key 42: the reload cannot converge.
+    _exec(target_dsn, "CREATE OR REPLACE FUNCTION pg_temp_corrupt() RETURNS trigger LANGUAGE plpgsql AS "
+                      "$$ BEGIN IF NEW.o_orderkey = 42 THEN NEW.o_comment := 'corrupt'; END IF; RETURN NEW; END $$")
+    _exec(target_dsn, f"CREATE TRIGGER corrupt BEFORE INSERT OR UPDATE ON {orders} FOR EACH ROW EXECUTE FUNCTION pg_temp_corrupt()")
+    _exec(target_dsn, f"UPDATE {orders} SET o_comment = o_comment WHERE o_orderkey = 42")
+    with pytest.raises(PermanentBatchError, match=r"chunk 1 keys 1\.\.\d+: 100 landed vs 100 in target"):
+        check_run(ctx, ex.run_id)
+
+
+def test_manual_rollback_of_a_finished_run_and_refusal_when_later_runs_touched_its_keys(
+        make_ctx, orders, source_dsn, target_dsn):
+    _fill(source_dsn, orders, 300)
+    _fill(target_dsn, orders, 100, start_key=250)
+    original = fingerprint(target_dsn, orders)
+    ctx = make_ctx(chunk_rows=100)
+
+    def full_run():
+        ex = extract(ctx, START, END)
+        run_lane(ctx, ex.run_id, 0)
+        check_run(ctx, ex.run_id)
+        finalize_run(ctx, ex.run_id)
+        return ex.run_id
+
+    first = full_run()
+    _exec(source_dsn, f"UPDATE {orders} SET o_comment = 'changed at source' WHERE o_orderkey <= 10")
+    after_first = fingerprint(target_dsn, orders)
+    second = full_run()  # same interval again: a new attempt that touches the same keys
+    assert second != first
+    with pytest.raises(PermanentBatchError, match=rf"later runs \[{second}\]"):
+        compensate_run(ctx, first, manual=True)
+    compensate_run(ctx, second, manual=True)
+    assert fingerprint(target_dsn, orders) == after_first
+    compensate_run(ctx, first, manual=True)
+    assert fingerprint(target_dsn, orders) == original
