@@ -572,6 +572,13 @@ class Dialect:
             " %(source_hash)s, %(target_hash)s, %(status)s)"
         )
 
+    def insert_quality_result_sql(self, schema: str) -> str:
+        """One validated expectation suite of a run (``result`` is its JSON summary)."""
+        return (
+            f"INSERT INTO {_q(schema)}.quality_results (run_id, suite, success, evaluated, failed, result)"
+            " VALUES (%(run_id)s, %(suite)s, %(success)s, %(evaluated)s, %(failed)s, %(result)s)"
+        )
+
     # ------------------------------------------------------------------ compensation
     def compensate_delete_sql(self, target: TableRef, undo: TableRef, keys: Sequence[Column]) -> str:
         """Remove every row a chunk of the run touched (inserted or overwritten)."""
