@@ -18,6 +18,7 @@ from gaussdb_batch.identifiers import TableRef
 from gaussdb_batch.triggers.backlog import BacklogTrigger
 
 from tests.integration.engine.conftest import control_rows, make_orders
+from tests.unit.test_metrics import fresh_stats, sink  # noqa: F401  (fixtures)
 
 UTC = dt.timezone.utc
 D1, D2, D3 = (dt.datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3))
@@ -154,3 +155,33 @@ def test_a_run_that_is_not_done_keeps_the_watermark(adaptive_ctx, source_dsn, sc
 
 def orders_table(schemas) -> str:
     return f'"{schemas["data"]}".orders'
+
+
+def test_the_sensor_applies_the_law_keeps_the_period_and_exports_the_backlog(adaptive_ctx, sink):
+    """After each poll (in the worker): period by the seed's rule, stored; backlog and period as gauges."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from gaussdb_batch.operators.adaptive import BacklogSensor
+
+    ctx = adaptive_ctx()
+    sensor = BacklogSensor(task_id="wait_for_backlog", spec=ctx.spec)
+    mark = "2023-12-31T00:00:00+00:00"
+    idle = {"backlog": 0, "cutoff": "2024-06-01T00:00:00+00:00", "watermark": mark, "period": 3.0,
+            "waited": 3.0, "polls": [[3.0, 3.0, 0]]}
+    with pytest.raises(TaskDeferred) as deferred:  # nothing waits: poll again, one step later
+        sensor.resume({}, idle)
+    again = deferred.value.trigger
+    assert (again.period, again.watermark, again.polls) == (5.0, mark, [[3.0, 3.0, 0]])
+    assert (adaptive.read_state(ctx).period_seconds, adaptive.read_state(ctx).backlog) == (5.0, 0)
+
+    busy = {**idle, "backlog": 25, "period": 5.0, "polls": [[3.0, 3.0, 0], [5.0, 5.0, 25]]}
+    out = sensor.resume({}, busy)  # more than the threshold (10): load now, next wait one step shorter
+    assert (out["start"], out["end"], out["backlog"], out["period"]) == (mark, busy["cutoff"], 25, 3.0)
+    assert adaptive.read_state(ctx).period_seconds == 3.0
+    lines = sink.lines(4)
+    assert lines == [
+        "airflow.gaussdb_batch.orders_sync.backlog_rows:0.0|g",
+        "airflow.gaussdb_batch.orders_sync.schedule_interval_seconds:5.0|g",
+        "airflow.gaussdb_batch.orders_sync.backlog_rows:25.0|g",
+        "airflow.gaussdb_batch.orders_sync.schedule_interval_seconds:3.0|g",
+    ]

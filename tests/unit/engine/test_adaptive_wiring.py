@@ -79,6 +79,9 @@ def test_adaptive_spec_builds_a_continuous_dag_that_starts_with_the_backlog_sens
     assert extract.upstream_task_ids == {WAIT_TASK_ID}
     assert dag.get_task(ADVANCE_TASK_ID).upstream_task_ids == {"extract", "finalize"}  # run id, and after finalize
     assert dag.get_task("compensate").trigger_rule == "one_failed"
+    for task in dag.tasks:  # what the DAG integrity tests ask of every shipped DAG
+        assert task.retries >= 1 and task.retry_exponential_backoff and task.owner == "data-engineering"
+        assert task.pool in {"default_pool", "gaussdb_load", "gaussdb_extract"}
 
 
 def test_cron_dags_keep_their_shape():
