@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
@@ -92,9 +93,14 @@ def _add_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
     compensate = CompensateOperator(
         task_id="compensate", spec=spec, extract_task_id=extract.task_id, trigger_rule="one_failed", **retries
     )
-    extract >> load >> check >> finalize
-    [load, check] >> compensate
-    return {"extract": extract, "load": load, "check": check, "finalize": finalize, "compensate": compensate}
+    # One end for what follows the batch: it succeeds after finalize, and is upstream_failed
+    # when the run failed (compensated or not), so a TaskGroup's downstream never runs on a
+    # failed batch and never gets skipped on a good one.
+    done = EmptyOperator(task_id="done", trigger_rule="none_failed_min_one_success", **retries)
+    extract >> load >> check >> finalize >> done
+    [load, check] >> compensate >> done
+    return {"extract": extract, "load": load, "check": check, "finalize": finalize, "compensate": compensate,
+            "done": done}
 
 
 def interval_params() -> dict[str, Param]:

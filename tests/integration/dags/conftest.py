@@ -1,0 +1,10 @@
+"""The engine's fixtures (tables in scratch schemas, connections, specs), shared here."""
+
+from tests.integration.engine.conftest import (  # noqa: F401  (pytest finds fixtures by name)
+    conns,
+    dialect_name,
+    make_ctx,
+    orders,
+    schemas,
+    spec_data,
+)
