@@ -1,0 +1,137 @@
+"""Golden SQL of the GaussDB dialect: the exact text we send to GaussDB/openGauss.
+
+These shapes cannot be executed here against a real GaussDB, so their text is pinned: a
+change to any of them must be deliberate (update the expected text in the same commit).
+The integration suite runs the same dialect against PostgreSQL 15 with a forbidden-construct
+guard; this file also checks every shape with that guard.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gaussdb_batch.dialects import Column, get_dialect
+from gaussdb_batch.hooks.observe import forbidden_gaussdb_constructs
+from gaussdb_batch.identifiers import IdentifierError, TableRef
+
+COLS = [Column("k", "bigint"), Column("name", "character varying(10)", True), Column("price", "numeric(5,2)")]
+KEYS = COLS[:1]
+T, L, U = TableRef("dw", "items"), TableRef("gaussdb_batch", "land_7"), TableRef("gaussdb_batch", "undo_dw__items")
+STAGED = ('SELECT CAST(s."k" AS bigint) AS "k", s."name" AS "name", CAST(s."price" AS numeric(5,2)) AS "price" '
+          'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s')
+
+
+@pytest.fixture
+def gauss():
+    return get_dialect("gaussdb", distribute_by=["k"])
+
+
+def test_merge_upsert(gauss):
+    assert gauss.upsert_sql(T, L, COLS, KEYS) == (
+        f'MERGE INTO "dw"."items" t USING ({STAGED}) s ON (t."k" = s."k") '
+        'WHEN MATCHED THEN UPDATE SET "name" = s."name", "price" = s."price" '
+        'WHEN NOT MATCHED THEN INSERT ("k", "name", "price") VALUES (s."k", s."name", s."price")'
+    )
+
+
+def test_on_duplicate_key_update_option():
+    d = get_dialect("gaussdb", upsert_style="on_duplicate_key")
+    assert d.upsert_sql(T, L, COLS, KEYS) == (
+        f'INSERT INTO "dw"."items" ("k", "name", "price") {STAGED} '
+        'ON DUPLICATE KEY UPDATE "name" = EXCLUDED."name", "price" = EXCLUDED."price"'
+    )
+
+
+def test_distribution_key_is_never_updated():
+    d = get_dialect("gaussdb", distribute_by=["region"])
+    cols = [Column("k", "bigint"), Column("region", "integer"), Column("v", "text", True)]
+    sql = d.merge_sql(T, L, cols, [cols[0], cols[1]])
+    assert 'UPDATE SET "v" = s."v" WHEN' in sql and '"region" = s."region" WHEN' not in sql
+
+
+def test_delete_insert_and_append(gauss):
+    delete, insert = gauss.write_sql("delete_insert", T, L, COLS, KEYS)
+    assert delete == ('DELETE FROM "dw"."items" t WHERE EXISTS (SELECT 1 FROM "gaussdb_batch"."land_7" s '
+                      'WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND t."k" = CAST(s."k" AS bigint))')
+    assert insert == f'INSERT INTO "dw"."items" ("k", "name", "price") {STAGED}'
+    assert gauss.write_sql("append", T, L, COLS, KEYS) == [insert]
+    with pytest.raises(ValueError, match="unknown load mode"):
+        gauss.write_sql("merge", T, L, COLS, KEYS)
+
+
+def test_landing_ddl_is_unlogged_text_and_distributed(gauss):
+    assert gauss.create_landing_sql(L, COLS) == (
+        'CREATE UNLOGGED TABLE "gaussdb_batch"."land_7" ("_gb_seq" bigint NOT NULL, "k" text, "name" text, '
+        '"price" text) DISTRIBUTE BY HASH ("k")'
+    )
+    assert "DISTRIBUTE BY" not in get_dialect("gaussdb").create_landing_sql(L, COLS)  # single node rejects it
+
+
+def test_copy_statements(gauss):
+    assert gauss.copy_in_sql(L, ["_gb_seq", "k"]) == \
+        'COPY "gaussdb_batch"."land_7" ("_gb_seq", "k") FROM STDIN WITH (FORMAT csv)'
+    assert gauss.copy_out_sql("SELECT 1") == "COPY (SELECT 1) TO STDOUT WITH (FORMAT csv)"
+
+
+def test_keyset_source_query_with_interval(gauss):
+    assert gauss.source_select_sql(COLS, table=TableRef("src", "items"), interval_column="updated_at",
+                                   order_by=["k"]) == (
+        'SELECT row_number() OVER (ORDER BY q."k"), CAST(q."k" AS text), CAST(q."name" AS text), '
+        'CAST(q."price" AS text) FROM (SELECT * FROM "src"."items" WHERE "updated_at" >= %(start)s '
+        'AND "updated_at" < %(end)s) q'
+    )
+
+
+def test_null_safe_fingerprint_folds_empty_strings_in_mode_a():
+    plain = get_dialect("gaussdb").row_hash_expr(COLS[1:2], "t", from_landing=False)
+    assert plain == ("CAST(CAST('x' || substr(md5(COALESCE(length(CAST(t.\"name\" AS text)) || ':' || "
+                     "CAST(t.\"name\" AS text), 'N')), 1, 15) AS bit(60)) AS bigint)")
+    mode_a = get_dialect("gaussdb", empty_is_null=True).row_hash_expr(COLS[1:2], "t", from_landing=False)
+    assert "NULLIF(CAST(t.\"name\" AS text), '')" in mode_a
+
+
+def test_undo_capture(gauss):
+    assert gauss.capture_undo_sql(U, T, L, COLS, KEYS) == (
+        'INSERT INTO "gaussdb_batch"."undo_dw__items" ("_gb_run_id", "_gb_chunk", "_gb_op", "k", "name", "price") '
+        'SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t."k" IS NULL THEN \'I\' ELSE \'U\' END, CAST(s."k" AS bigint), '
+        't."name", t."price" FROM "gaussdb_batch"."land_7" s LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) '
+        'WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" u '
+        'WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint))'
+    )
+
+
+def test_claim_is_one_skip_locked_row(gauss):
+    assert gauss.claim_chunk_sql("gaussdb_batch") == (
+        'SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi FROM "gaussdb_batch".chunks '
+        "WHERE run_id = %(run_id)s AND status = 'PENDING' ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+
+
+def _all_shapes(d):
+    schema = "gaussdb_batch"
+    yield from (s for _, _, stmts in d.control_migrations(schema) for s in stmts)
+    yield d.schema_version_ddl(schema)
+    yield d.create_landing_sql(L, COLS)
+    yield d.create_undo_sql(U, T)
+    yield d.undo_index_sql(U, KEYS)
+    yield d.capture_undo_sql(U, T, L, COLS, KEYS)
+    for mode in ("upsert", "append", "delete_insert"):
+        yield from d.write_sql(mode, T, L, COLS, KEYS)
+    yield d.landing_fingerprints_sql(schema, L, COLS)
+    yield d.target_fingerprints_sql(schema, T, L, COLS, KEYS)
+    yield d.compensate_delete_sql(T, U, KEYS)
+    yield d.compensate_restore_sql(T, U, COLS)
+    yield d.duplicate_keys_sql(L, KEYS)
+    yield d.table_columns_sql()
+    yield d.table_exists_sql()
+
+
+def test_no_shape_uses_a_construct_gaussdb_rejects(gauss):
+    for sql in _all_shapes(gauss):
+        assert forbidden_gaussdb_constructs(sql) == [], sql
+
+
+@pytest.mark.parametrize("bad", ['items"; DROP TABLE x; --', "1items", "it ems", "", "a" * 64, "ta-ble"])
+def test_identifiers_from_outside_are_refused(gauss, bad):
+    with pytest.raises(IdentifierError):
+        gauss.create_landing_sql(L, [Column(bad, "text", True)])
