@@ -82,10 +82,16 @@ class Driver:
         raise NotImplementedError
 
     def connection_lost(self, exc: BaseException) -> bool:
-        """True for a dead session reported without a SQLSTATE."""
-        return self.sqlstate(exc) is None and isinstance(
-            exc, (self.module.OperationalError, self.module.InterfaceError)
-        )
+        """True for a dead session reported without a SQLSTATE.
+
+        An InterfaceError counts only when it is about the connection: "cursor already
+        closed" is a bug in the caller, and retrying it would only hide that.
+        """
+        if self.sqlstate(exc) is not None:
+            return False
+        if isinstance(exc, self.module.OperationalError):
+            return True
+        return isinstance(exc, self.module.InterfaceError) and "connection" in str(exc).lower()
 
     def is_alive(self, conn: Any) -> bool:
         """False once the session is closed or known broken."""
