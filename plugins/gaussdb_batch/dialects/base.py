@@ -477,6 +477,32 @@ class Dialect:
             f" WHERE {self._range_pred()} AND {self.key_match(keys, 't', 's', cast_right=True)})"
         )
 
+    def _vanished(self, target: TableRef, landing: TableRef, keys: Sequence[Column], interval_column: str) -> str:
+        """Target rows of the run's interval whose key the source no longer has."""
+        ic = _q(interval_column)
+        return (
+            f"t.{ic} >= %(start)s AND t.{ic} < %(end)s AND NOT EXISTS (SELECT 1 FROM {landing.sql} s"
+            f" WHERE {self.key_match(keys, 't', 's', cast_right=True)})"
+        )
+
+    def capture_purge_sql(self, undo: TableRef, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                          keys: Sequence[Column], interval_column: str) -> str:
+        """delete_insert mode: before-images of the interval's rows that vanished at the source."""
+        names = ", ".join(c.q for c in cols)
+        tcols = ", ".join(f"t.{c.q}" for c in cols)
+        return (
+            f"INSERT INTO {undo.sql} ({_q(UNDO_RUN)}, {_q(UNDO_CHUNK)}, {_q(UNDO_OP)}, {names}) "
+            f"SELECT %(run_id)s, %(chunk_no)s, 'U', {tcols} FROM {target.sql} t "
+            f"WHERE {self._vanished(target, landing, keys, interval_column)} "
+            f"AND NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s"
+            f" AND {self.key_match(keys, 'u', 't', cast_right=False)})"
+        )
+
+    def purge_interval_sql(self, target: TableRef, landing: TableRef, keys: Sequence[Column],
+                           interval_column: str) -> str:
+        """delete_insert mode: delete the interval's rows that vanished at the source."""
+        return f"DELETE FROM {target.sql} t WHERE {self._vanished(target, landing, keys, interval_column)}"
+
     def write_sql(self, mode: str, target: TableRef, landing: TableRef, cols: Sequence[Column],
                   keys: Sequence[Column]) -> list[str]:
         """The statements that write one chunk range into the target, in order."""

@@ -25,6 +25,9 @@ from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.control import begin_run, ensure_control_schema, update_run_in
 from gaussdb_batch.engine.errors import PermanentBatchError
 
+#: In delete_insert mode, the chunk that removes the interval's rows the source no longer has.
+PURGE_CHUNK = 0
+
 
 @dataclass(frozen=True)
 class ExtractResult:
@@ -231,6 +234,10 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int
                     chunks.append((start, min(start + cr - 1, hi)))
                     start += cr
             bounds = _boundary_keys(cur, ctx, landing, chunks)
+            if spec.mode == "delete_insert":
+                # Chunk 0 deletes the interval's target rows that vanished at the source.
+                cur.execute(d.insert_chunk_sql(schema), {"run_id": run_id, "chunk_no": PURGE_CHUNK, "seq_lo": 0,
+                                                         "seq_hi": 0, "key_lo": None, "key_hi": None, "rows_in": 0})
             for no, (a, b) in enumerate(chunks, start=1):
                 cur.execute(
                     d.insert_chunk_sql(schema),
@@ -239,7 +246,7 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int
                 )
             update_run_in(
                 cur, ctx, run_id, status="LOADING", rows_extracted=rows + rejected, rows_rejected=rejected,
-                rows_loaded=0, chunks_total=len(chunks), extracted_at=dt.datetime.now(dt.timezone.utc),
+                rows_loaded=0, chunks_total=len(chunks) + (spec.mode == "delete_insert"), extracted_at=dt.datetime.now(dt.timezone.utc),
             )
             return rows, rejected, len(chunks)
 

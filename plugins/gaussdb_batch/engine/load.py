@@ -22,6 +22,7 @@ from typing import Any
 from gaussdb_batch import metrics
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
+from gaussdb_batch.engine.extract import PURGE_CHUNK
 from gaussdb_batch.hooks.errors import DATA, classify
 
 SAVEPOINT = "gb_write"
@@ -84,6 +85,22 @@ def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: in
     return written
 
 
+def _purge_interval(cur: Any, ctx: BatchContext, run_id: int) -> int:
+    """delete_insert: journal and delete the interval's target rows that vanished at the source."""
+    d = ctx.dialect
+    cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
+    run = cur.fetchone()
+    params = {"run_id": run_id, "chunk_no": PURGE_CHUNK, "start": run[2], "end": run[3]}
+    ic = ctx.spec.target.interval_column
+    landing = ctx.landing(run_id)
+    cur.execute(d.capture_purge_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns, ic), params)
+    cur.execute(d.purge_interval_sql(ctx.target, landing, ctx.key_columns, ic), params)
+    deleted = max(cur.rowcount or 0, 0)
+    log.info("batch=%s run=%s chunk=0: deleted %s rows of the interval that vanished at the source",
+             ctx.spec.name, run_id, deleted)
+    return 0
+
+
 def _store_rejects(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, rejects: _Rejects) -> None:
     if not rejects.rows:
         return
@@ -115,7 +132,10 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             started = dt.datetime.now(dt.timezone.utc)
             t0 = time.monotonic()
             rejects = _Rejects()
-            written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects)
+            if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
+                written = _purge_interval(cur, ctx, run_id)
+            else:
+                written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects)
             _store_rejects(cur, ctx, run_id, chunk_no, rejects)
             cur.execute(
                 d.finish_chunk_sql(ctx.schema),

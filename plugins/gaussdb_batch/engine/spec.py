@@ -44,6 +44,8 @@ class TargetSpec:
     conn_id: str
     table: TableRef
     distribute_by: tuple[str, ...] = ()
+    #: delete_insert mode: the target column that places a row in a data interval.
+    interval_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ _TOP_KEYS = {
     "chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step",
 }
 _SOURCE_KEYS = {"conn_id", "table", "interval_column", "sql", "files", "format", "order_by_key"}
-_TARGET_KEYS = {"conn_id", "table", "distribute_by"}
+_TARGET_KEYS = {"conn_id", "table", "distribute_by", "interval_column"}
 _ADAPTIVE_KEYS = {"type", "t_min", "t_max", "step", "backlog_threshold", "watermark_column"}
 _REQUIRED = ("name", "source", "target", "keys", "schedule")
 
@@ -211,6 +213,8 @@ def _parse_target(ctx: _Ctx, data: Any) -> TargetSpec:
         conn_id=ctx.string("target.conn_id", data["conn_id"]),
         table=ctx.table("target.table", data["table"]),
         distribute_by=tuple(ctx.ident(f"target.distribute_by[{i}]", c) for i, c in enumerate(dist)),
+        interval_column=(ctx.ident("target.interval_column", data["interval_column"])
+                         if data.get("interval_column") else None),
     )
 
 
@@ -328,6 +332,12 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
     mode = data.get("mode", "upsert")
     if mode not in MODES:
         raise ctx.fail("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "delete_insert":
+        if target.interval_column is None and source.interval_column is None:
+            raise ctx.fail("target.interval_column", "delete_insert needs the target column that bounds an "
+                                                     "interval (defaults to source.interval_column)")
+        if target.interval_column is None:
+            target = TargetSpec(target.conn_id, target.table, target.distribute_by, source.interval_column)
     tags = data.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ctx.fail("tags", "must be a list of strings")
