@@ -9,6 +9,7 @@ parent's job and is never timed.
 from __future__ import annotations
 
 import collections
+import os
 import re
 import threading
 import time
@@ -263,6 +264,22 @@ class StatementClock:
         return {k: [round(v, 3), self.counts[k]] for k, v in sorted(self.totals.items(), key=lambda kv: -kv[1])}
 
 
+def _patch_undo_probe() -> None:
+    """What-if, in this process only: the undo capture as BENCHMARKS.md proposes (see explain_chunk.py)."""
+    from gaussdb_batch.dialects.base import Dialect
+    from explain_chunk import proposed_capture
+
+    original = Dialect.capture_undo_sql
+    if getattr(original, "bench_patched", False):
+        return
+
+    def capture_undo_sql(self, *args, **kwargs):
+        return proposed_capture(original(self, *args, **kwargs))
+
+    capture_undo_sql.bench_patched = True
+    Dialect.capture_undo_sql = capture_undo_sql
+
+
 def _engine(same_db: bool, chunk_rows: int, lanes: int):
     """A BatchContext and a statement clock (registered) for this process."""
     from gaussdb_batch.engine.context import BatchContext
@@ -279,6 +296,8 @@ def _engine(same_db: bool, chunk_rows: int, lanes: int):
         "keys": KEYS, "chunk_rows": chunk_rows, "lanes": lanes, "control_schema": CONTROL,
     })
     ctx = BatchContext(spec, hook_factory=lambda cid: GaussDBHook(gaussdb_conn_id=cid))
+    if os.environ.get("BENCH_WHAT_IF") == "undo_probe_offset0":
+        _patch_undo_probe()
     clock = StatementClock()
     observe.add_statement_observer(clock)
     return ctx, clock

@@ -35,8 +35,8 @@ def results_tables(data: dict) -> list[str]:
     for scale, sc in data["scales"].items():
         m = sc["methods"]
         out += [f"### Scale {scale}: {sc['rows']:,} lineitem rows", "",
-                "| method | target | rows timed | seconds | rows/s | x GenericTransfer | x COPY pipe | peak RSS MiB |",
-                "|---|---|---:|---:|---:|---:|---:|---:|"]
+                "| method | target | rows timed | seconds | rows/s | x GenericTransfer | x COPY pipe | peak RSS MiB "
+                "| load avg |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         pipe = _get(m, "copy_pipe", "empty")
         pipe_rate = rate(pipe) if pipe else None
         for name, per in m.items():
@@ -45,19 +45,25 @@ def results_tables(data: dict) -> list[str]:
                 if r is None:
                     continue
                 gt = _get(m, "generic_transfer", state)
-                rows = f"{r['rows']:,}" + (" (sample)" if r.get("sampled") else "")
+                rows = f"{r['rows']:,}" + (" (stopped)" if r.get("incomplete") else " (sample)" if r.get("sampled") else "")
                 out.append(
                     f"| {name} | {LABELS[state]} | {rows} | {r['seconds']:.2f} | {rate(r):,.0f} | "
-                    f"{_ratio(rate(r), rate(gt) if gt else None)} | {_ratio(rate(r), pipe_rate)} | {mib(r['rss'])} |"
+                    f"{_ratio(rate(r), rate(gt) if gt else None)} | {_ratio(rate(r), pipe_rate)} | {mib(r['rss'])} | "
+                    f"{r.get('loadavg', '?')} |"
                 )
         out.append("")
-        eng = [(n, s, _get(m, n, s)) for n in ("engine_cross_db", "engine_same_db") for s in STATES if _get(m, n, s)]
+        eng = [(n, s, _get(m, n, s)) for n in m if n.startswith("engine_") for s in STATES if _get(m, n, s)]
         if eng:
             out += ["Engine steps (seconds; load = first claim to last lane's end; RSS in MiB):", "",
                     "| path | target | extract | load | check | check / load | check / (extract + load) | "
                     "lane peak RSS | extract RSS | check RSS | chunks x rows |",
                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for name, state, r in eng:
+                if r.get("incomplete"):
+                    out.append(f"| {name} | {LABELS[state]} | {r['extract_seconds']:.2f} | {r['load_seconds']:.2f} "
+                               f"(stopped: {r['incomplete']}) | not run | | | | {mib(r['extract_rss'])} | | "
+                               f"{r['chunks']} x {r['chunk_rows']:,} |")
+                    continue
                 out.append(
                     f"| {name} | {LABELS[state]} | {r['extract_seconds']:.2f} | {r['load_seconds']:.2f} | "
                     f"{r['check_seconds']:.2f} | {r['check_seconds'] / r['load_seconds']:.2f} | "
@@ -80,22 +86,23 @@ def targets(data: dict) -> list[tuple[str, str, str, str, bool]]:
     rows = []
     for scale, sc in data["scales"].items():
         m = sc["methods"]
-        for state in STATES:
-            where = f"scale {scale}, {LABELS[state]}"
-            eng, gt, lim = _get(m, "engine_cross_db", state), _get(m, "generic_transfer", state), _get(m, "landing_limit", state)
+        for state, suffix in ((st, sf) for sf in ("", "_whatif") for st in STATES):
+            where = f"scale {scale}, {LABELS[state]}" + (" (what-if)" if suffix else "")
+            eng, gt, lim = (_get(m, "engine_cross_db" + suffix, state), _get(m, "generic_transfer", state),
+                            _get(m, "landing_limit", state))
             if eng and gt:
                 x = rate(eng) / rate(gt)
                 rows.append(("extract + load vs GenericTransfer", where, f"{x:.2f}x", ">= 4.5x", x >= 4.5))
             if eng and lim:
                 x = rate(eng) / rate(lim)
                 rows.append(("extract + load vs landing limit (COPY pipe + merge)", where, f"{x:.2f}x", ">= 0.8x", x >= 0.8))
-            same, slim = _get(m, "engine_same_db", state), _get(m, "same_db_limit", state)
+            same, slim = _get(m, "engine_same_db" + suffix, state), _get(m, "same_db_limit", state)
             if same and slim:
                 x = rate(same) / rate(slim)
                 rows.append(("same-database path vs its limit (2 x INSERT ... SELECT)", where, f"{x:.2f}x", ">= 0.8x", x >= 0.8))
-            for name in ("engine_cross_db", "engine_same_db"):
+            for name in ("engine_cross_db" + suffix, "engine_same_db" + suffix):
                 r = _get(m, name, state)
-                if r:
+                if r and not r.get("incomplete"):
                     x = r["check_seconds"] / r["load_seconds"]
                     rows.append((f"check time / load time ({name})", where, f"{x:.2f}", "<= 0.25", x <= 0.25))
     scales = list(data["scales"])
@@ -104,7 +111,7 @@ def targets(data: dict) -> list[tuple[str, str, str, str, bool]]:
         for name in ("engine_cross_db", "engine_same_db"):
             for state in STATES:
                 a, b = _get(lo, name, state), _get(hi, name, state)
-                if a and b:
+                if a and b and a.get("lane_rss") and b.get("lane_rss"):
                     x = max(b["lane_rss"]) / max(a["lane_rss"])
                     rows.append((f"lane peak RSS, scale {scales[-1]} / scale {scales[0]} ({name})", LABELS[state],
                                  f"{x:.2f} ({mib(max(a['lane_rss']))} -> {mib(max(b['lane_rss']))} MiB)", "flat (<= 1.10)",
@@ -116,7 +123,7 @@ def statement_tables(data: dict) -> list[str]:
     out: list[str] = []
     scale = list(data["scales"])[-1]
     m = data["scales"][scale]["methods"]
-    for name in ("engine_cross_db", "engine_same_db"):
+    for name in [n for n in m if n.startswith("engine_")]:
         for state in STATES:
             r = _get(m, name, state)
             if not r:
@@ -146,9 +153,10 @@ def machine_lines(data: dict) -> list[str]:
         f"Python {mc['python']}",
         "- PostgreSQL 15 on the same machine over TCP 127.0.0.1 (the `scripts/localdb.sh` cluster): "
         + ", ".join(f"{k}={pg.get(k, '?')}" for k in keys),
-        f"- engine dialect `{data['dialect']}`; knobs: "
-        + (", ".join(f"{k}={v}" for k, v in sorted(data.get("env", {}).items())) or "defaults"),
-    ]
+        f"- engine dialect `{data['dialect']}`",
+    ] + [f"- scale {k} measured {v.get('date', '?')} with "
+         + (", ".join(f"{e}={x}" for e, x in sorted(v.get("env", {}).items())) or "the defaults")
+         for k, v in data["scales"].items()]
 
 
 def chart(data: dict, path: Path) -> None:

@@ -18,7 +18,9 @@ Environment knobs (all optional):
   BENCH_SAMPLE_GT=50000       rows for GenericTransfer
   BENCH_SAMPLE_VALUES=600000  rows for execute_values (0: all)
   BENCH_PYSPY=1               record py-spy profiles of the engine's processes (.local/bench/profiles)
+  BENCH_LOAD_DEADLINE=300     seconds the engine's load may take before its lanes are stopped (reported as such)
   BENCH_NO_REPORT=1           do not rewrite BENCHMARKS.md / docs/bench.png (results.json only)
+  BENCH_FRESH=1               forget scales measured by earlier runs (default: a run replaces only its scales)
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import CONTROL, DST_DB, ROOT, TARGET, WORK, dsn, pg_env, set_airflow_connections  # noqa: E402
+from common import CONTROL, DST_DB, ROOT, SRC_DB, TARGET, WORK, dsn, pg_env, set_airflow_connections  # noqa: E402
 
 
 def ensure_requirements() -> None:
@@ -69,14 +71,25 @@ def _child(i: int, name: str, args: tuple, queue: Any) -> None:
         queue.put((i, "error", traceback.format_exc()))
 
 
-def run_children(calls: list[tuple[str, tuple]], *, profile_as: str | None = None) -> tuple[list[dict], float]:
-    """Run each (method name, args) in its own spawned process, concurrently; (results, wall seconds)."""
+def run_children(calls: list[tuple[str, tuple]], *, profile_as: str | None = None,
+                 deadline: float | None = None, extra_env: dict | None = None) -> tuple[list[dict], float]:
+    """Run each (method name, args) in its own spawned process, concurrently; (results, wall seconds).
+
+    Past ``deadline`` seconds the processes still running are killed and their result is None.
+    """
     mpc = mp.get_context("spawn")
     queue = mpc.Queue()
     procs = [mpc.Process(target=_child, args=(i, name, args, queue), daemon=False) for i, (name, args) in enumerate(calls)]
     t0 = time.monotonic()
+    saved = {k: os.environ.get(k) for k in (extra_env or {})}
+    os.environ.update(extra_env or {})
     for p in procs:
         p.start()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     spies = []
     if profile_as and os.environ.get("BENCH_PYSPY") == "1":
         pdir = WORK / "profiles"
@@ -89,8 +102,19 @@ def run_children(calls: list[tuple[str, tuple]], *, profile_as: str | None = Non
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     results: list[Any] = [None] * len(calls)
     errors = []
+    import queue as queue_mod
+
     for _ in calls:
-        i, status, payload = queue.get()
+        left = None if deadline is None else max(0.1, deadline - (time.monotonic() - t0))
+        try:
+            i, status, payload = queue.get(timeout=left)
+        except queue_mod.Empty:
+            for p in procs:
+                if p.is_alive():
+                    p.kill()
+            terminate_bench_sessions()
+            log(f"{calls[0][0]}: stopped at the {deadline:.0f}s deadline")
+            break
         if status == "ok":
             results[i] = payload
         else:
@@ -125,6 +149,17 @@ def _super_conn():
     return c
 
 
+def terminate_bench_sessions() -> None:
+    """End the server sessions of killed bench processes (a statement outlives its client)."""
+    s = _super_conn()
+    if s is None:
+        return
+    with s.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (%s, %s) "
+                    "AND pid <> pg_backend_pid()", (SRC_DB, DST_DB))
+    s.close()
+
+
 def settle(*, empty: bool) -> None:
     """Empty the target (and the engine's control schema) or just analyze it; then a checkpoint."""
     import psycopg2
@@ -146,18 +181,39 @@ def settle(*, empty: bool) -> None:
 
 
 # --------------------------------------------------------------------------- the methods
-def engine(same_db: bool) -> dict:
+def _done_chunks(run_id: int) -> tuple[int, int, int]:
+    import psycopg2
+
+    with psycopg2.connect(dsn(DST_DB)) as c, c.cursor() as cur:
+        cur.execute(f"SELECT count(*) FILTER (WHERE status = 'DONE'), count(*),"
+                    f" coalesce(sum(rows_written) FILTER (WHERE status = 'DONE'), 0)"
+                    f" FROM {CONTROL}.chunks WHERE run_id = %s", (run_id,))
+        return cur.fetchone()
+
+
+def engine(same_db: bool, what_if: str | None = None) -> dict:
     lanes = env_int("BENCH_LANES", 2)
     chunk_rows = env_int("BENCH_CHUNK_ROWS", 10_000)
+    deadline = float(os.environ.get("BENCH_LOAD_DEADLINE", 300))
     common = (same_db, chunk_rows, lanes)
-    tag = "same_db" if same_db else "cross_db"
-    (ex,), _ = run_children([("engine_extract", common)], profile_as=f"{tag}-extract")
+    tag = ("same_db" if same_db else "cross_db") + (f"-{what_if}" if what_if else "")
+    env = {"BENCH_WHAT_IF": what_if or ""}
+    (ex,), _ = run_children([("engine_extract", common)], profile_as=f"{tag}-extract", extra_env=env)
+    t_load = time.time()
     lane_res, _ = run_children([("engine_lane", (*common, ex["run_id"], i)) for i in range(lanes)],
-                                       profile_as=f"{tag}-lane")
+                               profile_as=f"{tag}-lane", deadline=deadline, extra_env=env)
+    if any(r is None for r in lane_res):
+        done, total, rows = _done_chunks(ex["run_id"])
+        load = time.time() - t_load
+        log(f"{tag}: {done} of {total} chunks ({rows} rows) loaded in {load:.0f}s; no check")
+        return {"rows": rows, "seconds": ex["seconds"] + load, "rss": max((r["rss"] for r in lane_res if r), default=0),
+                "incomplete": f"{done} of {total} chunks in {deadline:.0f}s", "extract_seconds": ex["seconds"],
+                "load_seconds": load, "extract_rss": ex["rss"], "lanes": lanes, "chunk_rows": chunk_rows,
+                "chunks": total, "statements": {"extract": ex["statements"]}}
     # The load's time runs from the first lane's first claim to the last lane's end
     # (process start-up and imports excluded, as for every other step).
     load_wall = max(r["ended"] for r in lane_res) - min(r["started"] for r in lane_res)
-    (chk,), _ = run_children([("engine_check", (*common, ex["run_id"]))], profile_as=f"{tag}-check")
+    (chk,), _ = run_children([("engine_check", (*common, ex["run_id"]))], profile_as=f"{tag}-check", extra_env=env)
     statements: dict[str, list[float]] = {}
     for r in lane_res:
         for k, (sec, n) in r["statements"].items():
@@ -184,11 +240,14 @@ METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
                       "then one INSERT ... SELECT casts ... ON CONFLICT DO UPDATE", BOTH, None),
     "engine_cross_db": ("this project: extract (COPY pipe into the landing) + load lanes (undo capture + upsert "
                         "per chunk)", BOTH, None),
+    "engine_cross_db_whatif": ("what-if, not the committed engine: engine_cross_db with the undo probe change "
+                               "proposed in BENCHMARKS.md (patched in the bench's processes only)", BOTH, None),
     "insert_select": ("one INSERT ... SELECT ... ON CONFLICT DO UPDATE inside the target database", BOTH, None),
     "same_db_limit": ("limit of the landing design within one database: INSERT ... SELECT into an UNLOGGED text "
                       "table, then the merge", BOTH, None),
     "engine_same_db": ("this project, same-database path: extract (INSERT ... SELECT into the landing) + load "
                        "lanes", BOTH, None),
+    "engine_same_db_whatif": ("what-if: engine_same_db with the proposed undo probe change", BOTH, None),
     "execute_values": ("psycopg2.extras.execute_values upsert, 1000 rows a statement, a commit per 10,000", BOTH,
                        ("BENCH_SAMPLE_VALUES", 600_000)),
     "generic_transfer": ("Airflow's GenericTransfer (get_records, then insert_rows replace=True, "
@@ -201,7 +260,8 @@ METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
 
 def run_method(name: str, total: int) -> dict:
     if name.startswith("engine_"):
-        return engine(same_db=(name == "engine_same_db"))
+        return engine(same_db=name.startswith("engine_same_db"),
+                      what_if="undo_probe_offset0" if name.endswith("_whatif") else None)
     sample = METHODS[name][2]
     if sample is None:
         return one(name)
@@ -268,14 +328,22 @@ def main() -> None:
                 t0 = time.monotonic()
                 res = run_method(name, total)
                 res["sampled"] = res["rows"] < total
+                # Other work on the machine skews a figure: keep the 1-minute load average after each one.
+                res["loadavg"] = round(os.getloadavg()[0], 1)
                 per[name][state] = res
                 log(f"scale {scale:g} {name:17s} {state:9s}: {res['rows']:>9} rows in {res['seconds']:8.2f}s = "
                     f"{res['rows'] / res['seconds']:>10.0f} rows/s, peak RSS {res['rss'] / 2**20:.0f} MiB"
                     f" ({time.monotonic() - t0:.0f}s with children)")
-        out["scales"][f"{scale:g}"] = {"rows": total, "methods": per}
+        out["scales"][f"{scale:g}"] = {"rows": total, "methods": per, "env": out["env"], "date": time.strftime("%Y-%m-%d %H:%M")}
     out["total_minutes"] = round((time.monotonic() - started) / 60, 1)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
+    old = results / "results.json"
+    if old.exists() and os.environ.get("BENCH_FRESH") != "1":
+        # Keep the scales this run did not measure (each keeps its own knobs and date).
+        kept = json.loads(old.read_text()).get("scales", {})
+        out["scales"] = {**{k: v for k, v in kept.items() if k not in out["scales"]}, **out["scales"]}
+        out["scales"] = dict(sorted(out["scales"].items(), key=lambda kv: float(kv[0])))
     (results / "results.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     log(f"done in {out['total_minutes']} min; results in bench/results/results.json")
     if os.environ.get("BENCH_NO_REPORT") != "1":
