@@ -117,5 +117,5 @@ def build_adaptive_dag(spec: BatchSpec) -> DAG:
         wait = BacklogSensor(task_id=WAIT_TASK_ID, spec=spec)
         tasks = _add_tasks(spec, interval=wait.output)
         advance = AdvanceWatermarkOperator(task_id=ADVANCE_TASK_ID, spec=spec, run_id=tasks["extract"].output)
-        tasks["finalize"] >> advance
+        tasks["finalize"] >> advance >> tasks["done"]
     return dag

@@ -141,7 +141,9 @@ def test_rows_inserted_while_the_dag_runs_are_loaded_exactly_once(
     sizes = chunk_sizes(target_dsn, control, batch)
     assert sizes[0] == 20
     for before, after, size in zip(advanced, advanced[1:], sizes[1:]):
-        assert after["chunk_rows_before"] == before["chunk_rows"] == size
+        assert after["chunk_rows_before"] == before["chunk_rows"]
+        if after["full_chunks"]:  # a run smaller than one chunk shows no planned size
+            assert size == after["chunk_rows_before"]
     grown = [a for a in advanced if a["full_chunks"]]
     assert grown and all(a["chunk_rows"] == a["chunk_rows_before"] + 10 for a in grown)
     watermark = state(target_dsn, control, batch)[2]

@@ -84,12 +84,24 @@ def test_adaptive_spec_builds_a_continuous_dag_that_starts_with_the_backlog_sens
         assert task.pool in {"default_pool", "gaussdb_load", "gaussdb_extract"}
 
 
+def _cron_dag():
+    return build_dag(parse_spec(spec_with(schedule="0 0 * * *", chunk_target_seconds=KeyError,
+                                          chunk_rows_min=KeyError, chunk_rows_max=KeyError)))
+
+
 def test_cron_dags_keep_their_shape():
-    dag = build_dag(parse_spec(spec_with(schedule="0 0 * * *", chunk_target_seconds=KeyError,
-                                         chunk_rows_min=KeyError, chunk_rows_max=KeyError)))
+    dag = _cron_dag()
     assert [t.task_id for t in dag.roots] == ["extract"]
     assert dag.get_task("extract").interval is None
-    assert {t.task_id for t in dag.tasks} == {"extract", "load", "check", "finalize", "compensate"}
+    assert "adaptive" not in dag.tags
+
+
+def test_the_adaptive_dag_is_the_batch_dag_plus_a_sensor_first_and_the_watermark_before_the_end():
+    from gaussdb_batch.operators.adaptive import ADVANCE_TASK_ID, WAIT_TASK_ID
+
+    dag = build_dag(parse_spec(ADAPTIVE))
+    assert {t.task_id for t in dag.tasks} == {t.task_id for t in _cron_dag().tasks} | {WAIT_TASK_ID, ADVANCE_TASK_ID}
+    assert ADVANCE_TASK_ID in dag.get_task("done").upstream_task_ids
 
 
 def _trigger():
