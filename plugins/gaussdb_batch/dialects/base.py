@@ -365,9 +365,12 @@ class Dialect:
         )
 
     def claim_chunk_sql(self, schema: str) -> str:
-        """The next pending chunk, locked by this lane; others skip it (one indexed row lock)."""
+        """The next pending chunk, locked by this lane; others skip it (one indexed row lock).
+
+        The server's clock stamps the start, like the finish: chunk timings share one clock.
+        """
         return (
-            f"SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi FROM {_q(schema)}.chunks "
+            f"SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi, clock_timestamp() FROM {_q(schema)}.chunks "
             "WHERE run_id = %(run_id)s AND status = 'PENDING' "
             "ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED"
         )

@@ -54,12 +54,12 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime, *, dag_run_
         ctx.landing(run_id),
     )
     file_rejects = _land(ctx, run_id, start, end)
-    rows, rejected, chunks = _plan(ctx, run_id, file_rejects)
+    rows, rejected, chunks, chunk_rows = _plan(ctx, run_id, file_rejects)
     seconds = time.monotonic() - t0
     metrics.rows_extracted(ctx.spec.name, rows)
     log.info(
         "batch=%s run=%s: landed %s rows (%s rejected) in %.1fs, planned %s chunks of up to %s rows",
-        ctx.spec.name, run_id, rows, rejected, seconds, chunks, ctx.spec.chunk_rows,
+        ctx.spec.name, run_id, rows, rejected, seconds, chunks, chunk_rows,
     )
     return ExtractResult(run_id, attempt, resumed, rows, rejected, chunks, seconds)
 
@@ -214,12 +214,12 @@ def _file_reject(ctx: BatchContext, path: str, seq: int, cols: list[str], texts:
 
 
 # --------------------------------------------------------------------------- plan
-def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int, int, int]:
+def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int, int, int, int]:
     """Reject duplicate keys, split the landing into chunks, mark the run LOADING: one transaction."""
     spec, d, schema = ctx.spec, ctx.dialect, ctx.schema
     landing = ctx.landing(run_id)
 
-    def plan(conn: Any) -> tuple[int, int, int]:
+    def plan(conn: Any) -> tuple[int, int, int, int]:
         with conn.cursor() as cur:
             cr = chunk_rows_in(cur, ctx)  # the spec's, or the adapted size of an adaptive batch
             for r in file_rejects:
@@ -248,7 +248,7 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int
                 cur, ctx, run_id, status="LOADING", rows_extracted=rows + rejected, rows_rejected=rejected,
                 rows_loaded=0, chunks_total=len(chunks) + (spec.mode == "delete_insert"), extracted_at=dt.datetime.now(dt.timezone.utc),
             )
-            return rows, rejected, len(chunks)
+            return rows, rejected, len(chunks), cr
 
     return ctx.tx(plan, purpose=f"plan the chunks of run {run_id}")
 

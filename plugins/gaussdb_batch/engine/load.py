@@ -13,7 +13,6 @@ to the rejects table with its SQLSTATE and message, and the good rows load.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
@@ -128,8 +127,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             row = cur.fetchone()
             if row is None:
                 return None
-            chunk_no, lo, hi = row[0], row[1], row[2]
-            started = dt.datetime.now(dt.timezone.utc)
+            chunk_no, lo, hi, started = row[0], row[1], row[2], row[5]
             t0 = time.monotonic()
             rejects = _Rejects()
             if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
