@@ -75,6 +75,13 @@ checks:
     o_totalprice: {{min: 0}}
 """
 
+# The same batch in append mode into a table without any key constraint: a chunk written
+# twice would show as duplicate rows (the crash test of the Celery workers uses it).
+APPEND_DAG_ID = "e2e_orders_append"
+APPEND_SPEC = SPEC.replace(f"name: {DAG_ID}", f"name: {APPEND_DAG_ID}").replace(
+    "target: {conn_id: e2e_target, table: tpch.orders}", "target: {conn_id: e2e_target, table: e2e.orders_append}").replace("mode: upsert", "mode: append").replace(
+    "description: TPC-H orders by quarter,", "description: TPC-H orders appended by quarter,")
+
 # A slow target: every inserted or updated row of tpch.orders sleeps inside the chunk's
 # transaction (the engine's own code is untouched; only the target database is slow).
 SLOW_TARGET_SQL = f"""
@@ -85,6 +92,11 @@ BEGIN
 END $$;
 DROP TRIGGER IF EXISTS e2e_slow_row ON tpch.orders;
 CREATE TRIGGER e2e_slow_row BEFORE INSERT ON tpch.orders
+  FOR EACH ROW EXECUTE FUNCTION tpch.e2e_slow_row();
+CREATE SCHEMA IF NOT EXISTS e2e;
+CREATE TABLE IF NOT EXISTS e2e.orders_append (LIKE tpch.orders);
+DROP TRIGGER IF EXISTS e2e_slow_row ON e2e.orders_append;
+CREATE TRIGGER e2e_slow_row BEFORE INSERT ON e2e.orders_append
   FOR EACH ROW EXECUTE FUNCTION tpch.e2e_slow_row();
 """
 
@@ -322,7 +334,7 @@ class Stack:
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.meta_url.replace("+psycopg2", ""),
             "AIRFLOW_CONN_E2E_SOURCE": conn_json(self.pg_env, SOURCE_DB, {"driver": "psycopg2"}),
             "AIRFLOW_CONN_E2E_TARGET": conn_json(
@@ -352,6 +364,7 @@ class Stack:
         (self.include / "batches").mkdir(parents=True)
         self.logdir.mkdir(parents=True)
         (self.include / "batches" / f"{DAG_ID}.yaml").write_text(SPEC)
+        (self.include / "batches" / f"{APPEND_DAG_ID}.yaml").write_text(APPEND_SPEC)
         (self.home / "passwords.json").write_text(json.dumps({"admin": ADMIN_PASSWORD}) + "\n")
         self._databases()
         self._metadata_database()
@@ -417,9 +430,10 @@ class Stack:
         for name, slots in ((LOAD_POOL, LOAD_POOL_SLOTS), (EXTRACT_POOL, 2)):
             self.api.post("/pools", {"name": name, "slots": slots, "description": "end-to-end tests",
                                      "include_deferred": False})
-        wait_until(f"the dag-processor to parse {DAG_ID}", lambda: self._dag_parsed(DAG_ID), timeout=240,
-                   interval=2, diagnose=self.diagnose)
-        self.api.patch(f"/dags/{DAG_ID}", {"is_paused": False})
+        for dag_id in (DAG_ID, APPEND_DAG_ID):
+            wait_until(f"the dag-processor to parse {dag_id}", lambda d=dag_id: self._dag_parsed(d), timeout=240,
+                       interval=2, diagnose=self.diagnose)
+            self.api.patch(f"/dags/{dag_id}", {"is_paused": False})
         wait_until("scheduler, dag-processor and triggerer to report healthy", self._components_healthy,
                    timeout=120, interval=2, diagnose=self.diagnose)
 
@@ -474,7 +488,7 @@ class Stack:
         self.executor = "CeleryExecutor"
         self.services.start(
             f"celery-worker-{n}",
-            [AIRFLOW, "celery", "worker", "--concurrency", "2", "--celery-hostname", f"{name}@%h",
+            [AIRFLOW, "celery", "worker", "--concurrency", "1", "--celery-hostname", f"{name}@%h",
              "--skip-serve-logs"],
             self.env(GAUSSDB_BATCH_E2E_HOSTNAME=name),
         )
@@ -545,13 +559,14 @@ def celery_stack(stack: Stack) -> Stack:
 # Data helpers
 
 
-def fingerprint(dsn: str, start: dt.date, end: dt.date) -> tuple[int, int, str]:
-    """(rows, distinct keys, md5 over the ordered md5s of every row) of tpch.orders in [start, end)."""
+def fingerprint(dsn: str, start: dt.date, end: dt.date, table: str = "tpch.orders") -> tuple[int, int, str]:
+    """(rows, distinct keys, md5 over the ordered md5s of every row) of an orders table in [start, end)."""
+    assert table in ("tpch.orders", "e2e.orders_append"), table
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT count(*), count(DISTINCT o_orderkey),"
             "       coalesce(md5(string_agg(md5(t::text), ',' ORDER BY o_orderkey, md5(t::text))), '')"
-            "  FROM tpch.orders t WHERE o_orderdate >= %s AND o_orderdate < %s",
+            f"  FROM {table} t WHERE o_orderdate >= %s AND o_orderdate < %s",
             (start, end),
         )
         rows, keys, digest = cur.fetchone()
