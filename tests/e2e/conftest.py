@@ -521,6 +521,13 @@ class Stack:
 
         return wait_until(f"run {run_id} of {dag_id} to finish", done, timeout=timeout, interval=2, diagnose=why)
 
+    def run_batch(self, dag_id: str, start: dt.date, end: dt.date, run_id: str, *, timeout: float = 400) -> str:
+        """Trigger a run of [start, end) through the REST API and wait until it succeeded."""
+        conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat()}
+        run_id = self.api.trigger(dag_id, conf=conf, run_id=run_id)
+        self.assert_success(dag_id, self.wait_run(dag_id, run_id, timeout=timeout))
+        return run_id
+
     def assert_success(self, dag_id: str, run: dict) -> None:
         if run["state"] != "success":
             tis = self.api.task_instances(dag_id, run["dag_run_id"])

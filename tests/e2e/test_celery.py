@@ -26,10 +26,7 @@ WORKERS = {"e2e-worker-1": 1, "e2e-worker-2": 2}
 def test_demo_batch_runs_across_both_workers(celery_stack: Stack):
     st = celery_stack
     start, end = dt.date(1992, 4, 1), dt.date(1992, 7, 1)
-    run_id = st.api.trigger(DAG_ID, conf={"interval_start": start.isoformat(), "interval_end": end.isoformat()},
-                            run_id="e2e_celery_spread")
-    run = st.wait_run(DAG_ID, run_id, timeout=400)
-    st.assert_success(DAG_ID, run)
+    run_id = st.run_batch(DAG_ID, start, end, "e2e_celery_spread")
     tis = st.api.task_instances(DAG_ID, run_id)
     hosts = {t["hostname"] for t in tis if t["task_id"] in ("extract", "load", "check", "finalize")}
     assert hosts == set(WORKERS), f"tasks ran on {hosts}, expected both workers {set(WORKERS)}"

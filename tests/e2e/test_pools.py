@@ -32,10 +32,7 @@ def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
 
 
 def _run_and_measure(st: Stack, run_id: str) -> dict:
-    dag_run = st.api.trigger(DAG_ID, conf={"interval_start": START.isoformat(), "interval_end": END.isoformat()},
-                             run_id=run_id)
-    run = st.wait_run(DAG_ID, dag_run, timeout=400)
-    st.assert_success(DAG_ID, run)
+    dag_run = st.run_batch(DAG_ID, START, END, run_id)
     lanes = {t["map_index"]: t for t in st.api.task_instances(DAG_ID, dag_run) if t["task_id"] == "load"}
     assert sorted(lanes) == [0, 1, 2, 3] and all(t["state"] == "success" for t in lanes.values()), lanes
     assert all(t["pool"] == LOAD_POOL for t in lanes.values()), {i: t["pool"] for i, t in lanes.items()}

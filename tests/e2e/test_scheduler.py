@@ -30,10 +30,7 @@ def test_rest_api_trigger_runs_the_batch(local_stack: Stack):
     """POST /api/v2/dags/{dag}/dagRuns with an interval in conf; the scheduler runs it to success."""
     st = local_stack
     start, end = dt.date(1993, 1, 1), dt.date(1993, 4, 1)
-    run_id = st.api.trigger(DAG_ID, conf={"interval_start": start.isoformat(), "interval_end": end.isoformat()},
-                            run_id="e2e_rest_trigger")
-    run = st.wait_run(DAG_ID, run_id, timeout=300)
-    st.assert_success(DAG_ID, run)
+    run_id = st.run_batch(DAG_ID, start, end, "e2e_rest_trigger")  # POST /api/v2/dags/{dag}/dagRuns
     all_tis = {(t["task_id"], t["map_index"]): t["state"] for t in st.api.task_instances(DAG_ID, run_id)}
     assert not {k: v for k, v in all_tis.items() if v not in ("success", "skipped")}, all_tis
     tis = {k: v for k, v in all_tis.items() if k[0] in ("extract", "load", "check", "finalize", "compensate")}
