@@ -113,3 +113,10 @@ def airflow_db():
                        stdout=subprocess.DEVNULL)
         marker.touch()
     return home
+
+
+@pytest.fixture(autouse=True)
+def _no_task_context_from_earlier_tests(monkeypatch):
+    """dag.test() runs tasks in this process and leaves AIRFLOW_CTX_* behind; a worker never would."""
+    for key in [k for k in os.environ if k.startswith("AIRFLOW_CTX_")]:
+        monkeypatch.delenv(key)
