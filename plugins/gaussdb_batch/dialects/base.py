@@ -421,6 +421,15 @@ class Dialect:
         )
 
     # ------------------------------------------------------------------ writing a chunk
+    def savepoint_sql(self, name: str) -> str:
+        return f"SAVEPOINT {_q(name)}"
+
+    def rollback_to_savepoint_sql(self, name: str) -> str:
+        return f"ROLLBACK TO SAVEPOINT {_q(name)}"
+
+    def release_savepoint_sql(self, name: str) -> str:
+        return f"RELEASE SAVEPOINT {_q(name)}"
+
     def _range_pred(self, alias: str = "s") -> str:
         return f"{alias}.{_q(SEQ)} BETWEEN %(lo)s AND %(hi)s"
 

@@ -60,7 +60,7 @@ def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: in
     params = {"run_id": run_id, "chunk_no": chunk_no, "lo": lo, "hi": hi}
     statements = [d.capture_undo_sql(ctx.undo, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)]
     statements += d.write_sql(ctx.spec.mode, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)
-    cur.execute(f"SAVEPOINT {SAVEPOINT}")
+    cur.execute(d.savepoint_sql(SAVEPOINT))
     try:
         written = 0
         for i, stmt in enumerate(statements):
@@ -71,8 +71,8 @@ def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: in
         state = driver.sqlstate(exc)
         if classify(state, connection_lost=driver.connection_lost(exc)) != DATA:
             raise
-        cur.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
-        cur.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+        cur.execute(d.rollback_to_savepoint_sql(SAVEPOINT))
+        cur.execute(d.release_savepoint_sql(SAVEPOINT))
         if lo == hi:
             message = driver.diag(exc).get("message_primary") or type(exc).__name__
             rejects.rows.append((lo, state or "", message))
@@ -80,7 +80,7 @@ def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: in
         mid = (lo + hi) // 2
         return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects)
                 + _write_range(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects))
-    cur.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+    cur.execute(d.release_savepoint_sql(SAVEPOINT))
     return written
 
 
