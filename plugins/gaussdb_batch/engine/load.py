@@ -120,8 +120,11 @@ def _store_rejects(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, reje
 def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | None:
     """Claim and load the next pending chunk of the run; None when none is left."""
     d = ctx.prepare().dialect
+    tries = 0
 
     def work(conn: Any) -> ChunkResult | None:
+        nonlocal tries
+        tries += 1
         with conn.cursor() as cur:
             cur.execute(d.claim_chunk_sql(ctx.schema), {"run_id": run_id})
             row = cur.fetchone()
@@ -142,7 +145,11 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             )
             return ChunkResult(chunk_no, hi - lo + 1, written, len(rejects.rows), time.monotonic() - t0)
 
-    return ctx.tx(work, purpose=f"load a chunk of run {run_id} (lane {lane})")
+    try:
+        return ctx.tx(work, purpose=f"load a chunk of run {run_id} (lane {lane})")
+    finally:
+        if tries > 1:  # the hook rolled the chunk back after a transient error and ran it again
+            metrics.chunk_retried(ctx.spec.name, tries - 1)
 
 
 def _progress(ctx: BatchContext, run_id: int) -> tuple[int, int, int]:
