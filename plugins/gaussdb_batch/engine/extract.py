@@ -57,6 +57,8 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime, *, dag_run_
     rows, rejected, chunks, chunk_rows = _plan(ctx, run_id, file_rejects)
     seconds = time.monotonic() - t0
     metrics.rows_extracted(ctx.spec.name, rows)
+    # How far behind its schedule the batch is: the age of the interval's end at extract time.
+    metrics.lag_seconds(ctx.spec.name, max((dt.datetime.now(dt.timezone.utc) - end).total_seconds(), 0.0))
     log.info(
         "batch=%s run=%s: landed %s rows (%s rejected) in %.1fs, planned %s chunks of up to %s rows",
         ctx.spec.name, run_id, rows, rejected, seconds, chunks, chunk_rows,
