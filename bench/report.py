@@ -154,9 +154,9 @@ def machine_lines(data: dict) -> list[str]:
         "- PostgreSQL 15 on the same machine over TCP 127.0.0.1 (the `scripts/localdb.sh` cluster): "
         + ", ".join(f"{k}={pg.get(k, '?')}" for k in keys),
         f"- engine dialect `{data['dialect']}`",
-    ] + [f"- scale {k} measured {v.get('date', '?')} with "
-         + (", ".join(f"{e}={x}" for e, x in sorted(v.get("env", {}).items())) or "the defaults")
-         for k, v in data["scales"].items()]
+    ] + [f"- scale {k}: run of {r['date']} (code `{r['code']}`) measured {', '.join(r['methods'])} with "
+         + (", ".join(f"{e}={x}" for e, x in sorted(r["knobs"].items())) or "the defaults")
+         for k, v in data["scales"].items() for r in v.get("runs", [])]
 
 
 def chart(data: dict, path: Path) -> None:

@@ -16,9 +16,9 @@ Environment knobs (all optional):
   BENCH_SAMPLE_SINGLE=2000    rows for single-row autocommit inserts
   BENCH_SAMPLE_MANY=20000     rows for executemany
   BENCH_SAMPLE_GT=50000       rows for GenericTransfer
-  BENCH_SAMPLE_VALUES=600000  rows for execute_values (0: all)
+  BENCH_SAMPLE_VALUES=200000  rows for execute_values (0: all)
   BENCH_PYSPY=1               record py-spy profiles of the engine's processes (.local/bench/profiles)
-  BENCH_LOAD_DEADLINE=300     seconds the engine's load may take before its lanes are stopped (reported as such)
+  BENCH_LOAD_DEADLINE=120     seconds the engine's load may take before its lanes are stopped (reported as such)
   BENCH_NO_REPORT=1           do not rewrite BENCHMARKS.md / docs/bench.png (results.json only)
   BENCH_FRESH=1               forget scales measured by earlier runs (default: a run replaces only its scales)
 """
@@ -194,7 +194,7 @@ def _done_chunks(run_id: int) -> tuple[int, int, int]:
 def engine(same_db: bool, what_if: str | None = None) -> dict:
     lanes = env_int("BENCH_LANES", 2)
     chunk_rows = env_int("BENCH_CHUNK_ROWS", 10_000)
-    deadline = float(os.environ.get("BENCH_LOAD_DEADLINE", 300))
+    deadline = float(os.environ.get("BENCH_LOAD_DEADLINE", 120))
     common = (same_db, chunk_rows, lanes)
     tag = ("same_db" if same_db else "cross_db") + (f"-{what_if}" if what_if else "")
     env = {"BENCH_WHAT_IF": what_if or ""}
@@ -249,7 +249,7 @@ METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
                        "lanes", BOTH, None),
     "engine_same_db_whatif": ("what-if: engine_same_db with the proposed undo probe change", BOTH, None),
     "execute_values": ("psycopg2.extras.execute_values upsert, 1000 rows a statement, a commit per 10,000", BOTH,
-                       ("BENCH_SAMPLE_VALUES", 600_000)),
+                       ("BENCH_SAMPLE_VALUES", 200_000)),
     "generic_transfer": ("Airflow's GenericTransfer (get_records, then insert_rows replace=True, "
                          "commit_every=1000)", BOTH, ("BENCH_SAMPLE_GT", 50_000)),
     "executemany_1000": ("psycopg2 executemany of the upsert, a commit per 1000 rows", BOTH,
@@ -334,14 +334,20 @@ def main() -> None:
                 log(f"scale {scale:g} {name:17s} {state:9s}: {res['rows']:>9} rows in {res['seconds']:8.2f}s = "
                     f"{res['rows'] / res['seconds']:>10.0f} rows/s, peak RSS {res['rss'] / 2**20:.0f} MiB"
                     f" ({time.monotonic() - t0:.0f}s with children)")
-        out["scales"][f"{scale:g}"] = {"rows": total, "methods": per, "env": out["env"], "date": time.strftime("%Y-%m-%d %H:%M")}
+        out["scales"][f"{scale:g}"] = {"rows": total, "methods": per, "runs": [
+            {"date": time.strftime("%Y-%m-%d %H:%M"), "knobs": out["env"], "code": out["code"], "methods": wanted}]}
     out["total_minutes"] = round((time.monotonic() - started) / 60, 1)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     old = results / "results.json"
     if old.exists() and os.environ.get("BENCH_FRESH") != "1":
         # Keep the scales this run did not measure (each keeps its own knobs and date).
+        # Within a scale measured again, keep the methods this run did not measure.
         kept = json.loads(old.read_text()).get("scales", {})
+        for k, v in out["scales"].items():
+            if k in kept:
+                v["methods"] = {**kept[k]["methods"], **v["methods"]}
+                v["runs"] = kept[k].get("runs", []) + v["runs"]
         out["scales"] = {**{k: v for k, v in kept.items() if k not in out["scales"]}, **out["scales"]}
         out["scales"] = dict(sorted(out["scales"].items(), key=lambda kv: float(kv[0])))
     (results / "results.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
