@@ -173,10 +173,12 @@ def chart(data: dict, path: Path) -> None:
         ys = range(len(names))
         for off, state, color in ((-0.2, "empty", "#4c72b0"), (0.2, "prefilled", "#dd8452")):
             vals = [rate(m[n][state]) if state in m[n] else 0 for n in names]
+            stopped = [bool(m[n].get(state, {}).get("incomplete")) for n in names]
             ax.barh([y + off for y in ys], vals, height=0.38, color=color, label=f"{LABELS[state]} target")
-            for y, v in zip(ys, vals):
+            for y, v, cut in zip(ys, vals, stopped):
                 if v:
-                    ax.text(v * 1.05, y + off, f"{v:,.0f}", va="center", fontsize=7)
+                    ax.text(v * 1.05, y + off, f"{v:,.0f}" + (" (stopped at deadline)" if cut else ""),
+                            va="center", fontsize=7)
         ax.set_yticks(list(ys))
         ax.set_yticklabels(names)
         ax.set_xscale("log")
