@@ -52,28 +52,41 @@ def _chunks(ctx: BatchContext, run_id: int) -> list[tuple]:
     return ctx.tx(read, purpose=f"list the chunks of run {run_id}")
 
 
+def _groups(rows: list[tuple], wanted: list[int]) -> list[list[tuple]]:
+    """Consecutive, equal-sized chunks (the last of a run may be shorter), at most N per group."""
+    groups: list[list[tuple]] = []
+    for row in (r for r in rows if r[0] in set(wanted)):
+        g = groups[-1] if groups else None
+        if (g and len(g) < CHUNKS_PER_STATEMENT and row[0] == g[-1][0] + 1 and row[1] == g[-1][2] + 1
+                and g[-1][2] - g[-1][1] == g[0][2] - g[0][1] and row[2] - row[1] <= g[0][2] - g[0][1]):
+            g.append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
 def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass_no: int) -> list[ChunkComparison]:
     """Compare the given chunks and store every comparison; return them."""
     d, landing = ctx.dialect, ctx.landing(run_id)
-    info = {row[0]: row for row in _chunks(ctx, run_id)}
-    wanted = sorted(chunk_nos)
     src_sql = d.landing_fingerprints_sql(ctx.schema, landing, ctx.columns)
     tgt_sql = d.target_fingerprints_sql(ctx.schema, ctx.target, landing, ctx.columns, ctx.key_columns)
     results: list[ChunkComparison] = []
-    for i in range(0, len(wanted), CHUNKS_PER_STATEMENT):
-        group = wanted[i:i + CHUNKS_PER_STATEMENT]
-        params = {"run_id": run_id, "first": group[0], "last": group[-1]}
+    for group in _groups(_chunks(ctx, run_id), sorted(chunk_nos)):
+        first, last = group[0], group[-1]
+        params = {"run_id": run_id, "first": first[0], "lo": first[1], "hi": last[2], "size": first[2] - first[1] + 1}
 
-        def compare(conn: Any) -> list[ChunkComparison]:
+        def compare(conn: Any, group: list[tuple] = group) -> list[ChunkComparison]:
             with conn.cursor() as cur:
                 cur.execute(src_sql, params)
                 src = {r[0]: (int(r[1]), int(r[2])) for r in cur.fetchall()}
+                # The target side probes the target's key index per landed row, like a chunk does.
+                cur.execute(d.chunk_plan_settings_sql())
                 cur.execute(tgt_sql, params)
                 tgt = {r[0]: (int(r[1]), int(r[2])) for r in cur.fetchall()}
                 out = []
-                for no in group:
+                for no, _lo, _hi, key_lo, key_hi, _status in group:
                     s, t = src.get(no, (0, 0)), tgt.get(no, (0, 0))
-                    c = ChunkComparison(no, info[no][3], info[no][4], s[0], t[0], s[1], t[1])
+                    c = ChunkComparison(no, key_lo, key_hi, s[0], t[0], s[1], t[1])
                     cur.execute(
                         d.insert_reconciliation_sql(ctx.schema),
                         {"run_id": run_id, "chunk_no": no, "pass": pass_no, "key_lo": c.key_lo,
@@ -84,7 +97,7 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
                     out.append(c)
                 return out
 
-        results += ctx.tx(compare, purpose=f"compare chunks {group[0]}..{group[-1]} of run {run_id}")
+        results += ctx.tx(compare, purpose=f"compare chunks {first[0]}..{last[0]} of run {run_id}")
     return results
 
 

@@ -94,18 +94,22 @@ class Dialect:
     def row_hash_expr(self, cols: Sequence[Column], alias: str, *, from_landing: bool) -> str:
         """Order-independent, NULL-safe 60-bit row hash (summed per chunk).
 
-        Each value is length-prefixed so no separator can collide; NULL is a distinct
-        token; in compatibility mode A, '' folds into NULL on both sides.
+        The row's composite text (``ROW(...)`` cast to text) quotes every value and writes NULL
+        as nothing, so no two different rows share a text; landed values are first cast to the
+        target's types (string columns to text on both sides), so both sides print alike. In
+        compatibility mode A, '' folds into NULL.
         """
         parts = []
         for c in cols:
             v = self.cast_expr(c, alias) if from_landing else f"{alias}.{c.q}"
-            v = f"CAST({v} AS text)"
-            if self.empty_is_null:
-                v = f"NULLIF({v}, '')"
-            parts.append(f"COALESCE(length({v}) || ':' || {v}, 'N')")
-        body = " || '|' || ".join(parts)
-        return f"CAST(CAST('x' || substr(md5({body}), 1, 15) AS bit(60)) AS bigint)"
+            if c.is_string:
+                # As text on both sides: char(n) prints its padding in a row, text does not.
+                v = f"CAST({v} AS text)"
+                if self.empty_is_null:
+                    v = f"NULLIF({v}, '')"
+            parts.append(v)
+        row = f"CAST(ROW({', '.join(parts)}) AS text)"
+        return f"CAST(CAST('x' || substr(md5({row}), 1, 15) AS bit(60)) AS bigint)"
 
     # ------------------------------------------------------------------ control schema
     def schema_version_ddl(self, schema: str) -> str:
@@ -421,6 +425,21 @@ class Dialect:
         )
 
     # ------------------------------------------------------------------ writing a chunk
+    def chunk_plan_settings_sql(self) -> str:
+        """Pin a chunk transaction's plans to index lookups, whatever the statistics say.
+
+        A chunk touches a few thousand keys of a table that may hold billions, so every join
+        of a chunk statement must be an index probe per landed row. Left to statistics the
+        planner picks hash joins or seq-scan nested loops when the target or the undo journal
+        was empty at its last ANALYZE and has grown since (every run starts that way), which
+        turns each chunk into a scan of the whole table. ``set_config(.., true)`` is local to
+        the transaction (one statement, no SET LOCAL round trips; GaussDB has it too).
+        """
+        return (
+            "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),"
+            " set_config('enable_seqscan', 'off', true)"
+        )
+
     def savepoint_sql(self, name: str) -> str:
         return f"SAVEPOINT {_q(name)}"
 
@@ -527,33 +546,27 @@ class Dialect:
         raise ValueError(f"unknown load mode {mode!r} (expected upsert, append or delete_insert)")
 
     # ------------------------------------------------------------------ checks
-    def _chunk_join(self, schema: str, landing: TableRef) -> str:
-        return (
-            f"FROM {_q(schema)}.chunks c JOIN {landing.sql} s"
-            f" ON s.{_q(SEQ)} BETWEEN c.seq_lo AND c.seq_hi"
-        )
-
-    def _chunk_filter(self, schema: str) -> str:
-        return (
-            "WHERE c.run_id = %(run_id)s AND c.chunk_no BETWEEN %(first)s AND %(last)s"
-            f" AND {self._not_rejected(schema)}"
-        )
+    def _chunk_of_seq(self) -> str:
+        """The chunk number of a landed row, for a group of consecutive, equal-sized chunks."""
+        return f"%(first)s + (s.{_q(SEQ)} - %(lo)s) / %(size)s"
 
     def landing_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
-        """Per chunk (first..last): count and summed row hash of the landed rows, rejects excluded."""
+        """Per chunk of a group: count and summed row hash of the landed rows, rejects excluded.
+
+        Params: run_id, first (chunk number), lo/hi (the group's seq range), size (chunk rows).
+        """
         return (
-            f"SELECT c.chunk_no, count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) "
-            f"{self._chunk_join(schema, landing)} {self._chunk_filter(schema)} GROUP BY c.chunk_no"
+            f"SELECT {self._chunk_of_seq()}, count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) "
+            f"FROM {landing.sql} s WHERE {self._range_pred()} AND {self._not_rejected(schema)} GROUP BY 1"
         )
 
     def target_fingerprints_sql(self, schema: str, target: TableRef, landing: TableRef,
                                 cols: Sequence[Column], keys: Sequence[Column]) -> str:
-        """Per chunk: count and summed row hash of the target rows the chunk's keys point at."""
+        """Per chunk of a group: count and summed row hash of the target rows its keys point at."""
         return (
-            f"SELECT c.chunk_no, count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0) "
-            f"{self._chunk_join(schema, landing)} JOIN {target.sql} t"
-            f" ON {self.key_match(keys, 't', 's', cast_right=True)} "
-            f"{self._chunk_filter(schema)} GROUP BY c.chunk_no"
+            f"SELECT {self._chunk_of_seq()}, count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0) "
+            f"FROM {landing.sql} s JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
+            f"WHERE {self._range_pred()} AND {self._not_rejected(schema)} GROUP BY 1"
         )
 
     def _run_rows(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:

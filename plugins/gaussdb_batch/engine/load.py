@@ -131,6 +131,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             if row is None:
                 return None
             chunk_no, lo, hi, started = row[0], row[1], row[2], row[5]
+            cur.execute(d.chunk_plan_settings_sql())
             t0 = time.monotonic()
             rejects = _Rejects()
             if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
