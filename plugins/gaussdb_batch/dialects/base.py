@@ -275,8 +275,25 @@ class Dialect:
     def landing_index_sql(self, landing: TableRef) -> str:
         return f"CREATE UNIQUE INDEX {_q(landing.name + '_seq')} ON {landing.sql} ({_q(SEQ)})"
 
-    def analyze_sql(self, table: TableRef) -> str:
-        return f"ANALYZE {table.sql}"
+    def analyze_sql(self, table: TableRef, columns: Sequence[str] = ()) -> str:
+        cols = f" ({', '.join(_q(c) for c in columns)})" if columns else ""
+        return f"ANALYZE {table.sql}{cols}"
+
+    def unique_indexes_sql(self) -> str:
+        """Primary key and unique indexes of a table as ``indkey`` text ("1 4"); params: schema, table."""
+        return (
+            "SELECT CAST(i.indkey AS text) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+            "WHERE ns.nspname = %(schema)s AND c.relname = %(table)s AND i.indisunique AND i.indpred IS NULL"
+        )
+
+    def column_numbers_sql(self) -> str:
+        """attnum -> name of a table's columns; params: schema, table."""
+        return (
+            "SELECT a.attnum, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+            "WHERE ns.nspname = %(schema)s AND c.relname = %(table)s AND a.attnum > 0 AND NOT a.attisdropped"
+        )
 
     def copy_in_sql(self, table: TableRef, columns: Sequence[str]) -> str:
         cols = ", ".join(_q(c) for c in columns)

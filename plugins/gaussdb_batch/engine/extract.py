@@ -53,8 +53,9 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime, *, dag_run_
         ctx.spec.name, run_id, start.isoformat(), end.isoformat(), attempt, ", resumed" if resumed else "",
         ctx.landing(run_id),
     )
+    unique = source_keys_are_unique(ctx)
     file_rejects = _land(ctx, run_id, start, end)
-    rows, rejected, chunks, chunk_rows = _plan(ctx, run_id, file_rejects)
+    rows, rejected, chunks, chunk_rows = _plan(ctx, run_id, file_rejects, unique)
     seconds = time.monotonic() - t0
     metrics.rows_extracted(ctx.spec.name, rows)
     # How far behind its schedule the batch is: the age of the interval's end at extract time.
@@ -105,7 +106,7 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
                 for block in _file_blocks(ctx, start, end, rejects):
                     ctx.target_hook.driver.copy_in(cur, d.copy_in_sql(landing, names), block)
                 cur.execute(d.landing_index_sql(landing))
-                cur.execute(d.analyze_sql(landing))
+                cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
 
         ctx.tx(land_files, purpose=f"land files {spec.source.files} for run {run_id}")
         return rejects
@@ -118,7 +119,7 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
                 _prepare_landing(cur, ctx, run_id)
                 cur.execute(d.insert_landing_from_select_sql(landing, ctx.columns, sql), params)
                 cur.execute(d.landing_index_sql(landing))
-                cur.execute(d.analyze_sql(landing))
+                cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
 
         ctx.tx(land_same_db, purpose=f"land the interval with INSERT ... SELECT for run {run_id}")
         return []
@@ -141,7 +142,7 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
             src.close()
         with conn.cursor() as cur:
             cur.execute(d.landing_index_sql(landing))
-            cur.execute(d.analyze_sql(landing))
+            cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
         log.info("batch=%s run=%s: streamed %.1f MiB from the source with COPY", spec.name, run_id, moved / 2**20)
 
     ctx.tx(land_copy, purpose=f"stream the interval with COPY for run {run_id}")
@@ -216,7 +217,33 @@ def _file_reject(ctx: BatchContext, path: str, seq: int, cols: list[str], texts:
 
 
 # --------------------------------------------------------------------------- plan
-def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int, int, int, int]:
+def source_keys_are_unique(ctx: BatchContext) -> bool:
+    """True when a table source has a primary key or unique index on exactly the batch's keys.
+
+    Then no interval can hold a key twice and the duplicate-key scan of the landing is skipped.
+    """
+    src = ctx.spec.source
+    if src.kind != "table" or src.table is None:
+        return False
+    d = ctx.dialect
+    params = {"schema": src.table.schema, "table": src.table.name}
+
+    def read(conn: Any) -> bool:
+        with conn.cursor() as cur:
+            cur.execute(d.column_numbers_sql(), params)
+            names = {int(n): name for n, name in cur.fetchall()}
+            cur.execute(d.unique_indexes_sql(), params)
+            for (indkey,) in cur.fetchall():
+                cols = {names.get(int(n)) for n in str(indkey).split()}
+                if cols == set(ctx.spec.keys):
+                    return True
+        return False
+
+    return bool(ctx.source_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: read the source's unique keys"))
+
+
+def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
+          keys_unique_at_source: bool = False) -> tuple[int, int, int, int]:
     """Reject duplicate keys, split the landing into chunks, mark the run LOADING: one transaction."""
     spec, d, schema = ctx.spec, ctx.dialect, ctx.schema
     landing = ctx.landing(run_id)
@@ -226,7 +253,8 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict]) -> tuple[int
             cr = chunk_rows_in(cur, ctx)  # the spec's, or the adapted size of an adaptive batch
             for r in file_rejects:
                 cur.execute(d.insert_reject_sql(schema), {"run_id": run_id, "chunk_no": None, **r})
-            rejected = len(file_rejects) + _reject_duplicates(cur, ctx, run_id)
+            dups = 0 if keys_unique_at_source else _reject_duplicates(cur, ctx, run_id)
+            rejected = len(file_rejects) + dups
             cur.execute(d.landing_stats_sql(landing))
             rows, lo, hi = cur.fetchone()
             chunks = []

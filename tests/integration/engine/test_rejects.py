@@ -88,3 +88,19 @@ def test_more_rejects_than_allowed_fail_without_retry(tmp_path, make_ctx, items,
     message = str(err.value)
     assert "max_rejects=1" in message and f"run {ex.run_id}" in message and "chunk 1" in message
     assert "orders_sync" in message
+
+
+def test_duplicate_keys_in_a_source_table_without_a_key_are_rejected(make_ctx, orders, source_dsn, target_dsn, schemas):
+    from tests.integration.engine.conftest import make_orders
+
+    loose = f'"{schemas["data"]}".orders_loose'
+    with psycopg2.connect(source_dsn) as c, c.cursor() as cur:
+        cur.execute(f"CREATE TABLE {loose} AS SELECT * FROM {orders} WHERE false")  # no primary key
+        make_orders(cur, loose, 30)
+        cur.execute(f"INSERT INTO {loose} SELECT * FROM {loose} WHERE o_orderkey IN (4, 7)")
+    ctx = make_ctx(source={"table": f"{schemas['data']}.orders_loose"}, max_rejects=5)
+    ex = extract(ctx, START, dt.datetime(2024, 1, 4, tzinfo=UTC))
+    assert ex.rejected == 2
+    rejects = control_rows(target_dsn, schemas["control"], "SELECT key_text, sqlstate FROM {c}.rejects", ())
+    assert sorted(rejects) == [("4", "21000"), ("7", "21000")]
+    assert run_lane(ctx, ex.run_id, 0).rows_written == 30
