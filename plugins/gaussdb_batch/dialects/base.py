@@ -454,7 +454,7 @@ class Dialect:
         """
         return (
             "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),"
-            " set_config('enable_seqscan', 'off', true)"
+            " set_config('enable_seqscan', 'off', true), set_config('enable_material', 'off', true)"
         )
 
     def savepoint_sql(self, name: str) -> str:
@@ -496,7 +496,9 @@ class Dialect:
                          cols: Sequence[Column], keys: Sequence[Column]) -> str:
         """Journal a chunk before it writes: before-images of rows it will overwrite ('U') and
         the keys it will insert ('I'). The first image of a key per run wins, so reloading a
-        chunk (repair, re-extract) never replaces the true pre-run state.
+        chunk (repair, re-extract) never replaces the true pre-run state. ``OFFSET 0`` keeps
+        that probe a per-row index lookup: as an anti join the planner would scan every entry
+        the run journaled so far for each landed row (its statistics predate the run).
         """
         key_names = {k.name for k in keys}
         names = ", ".join(c.q for c in cols)
@@ -507,7 +509,7 @@ class Dialect:
             f"FROM {landing.sql} s LEFT JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
             f"WHERE {self._range_pred()} "
             f"AND NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s"
-            f" AND {self.key_match(keys, 'u', 's', cast_right=True)})"
+            f" AND {self.key_match(keys, 'u', 's', cast_right=True)} OFFSET 0)"
         )
 
     def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
@@ -543,7 +545,7 @@ class Dialect:
             f"SELECT %(run_id)s, %(chunk_no)s, 'U', {tcols} FROM {target.sql} t "
             f"WHERE {self._vanished(target, landing, keys, interval_column)} "
             f"AND NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s"
-            f" AND {self.key_match(keys, 'u', 't', cast_right=False)})"
+            f" AND {self.key_match(keys, 'u', 't', cast_right=False)} OFFSET 0)"
         )
 
     def purge_interval_sql(self, target: TableRef, landing: TableRef, keys: Sequence[Column],

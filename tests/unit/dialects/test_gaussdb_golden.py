@@ -95,7 +95,7 @@ def test_undo_capture(gauss):
         'SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t."k" IS NULL THEN \'I\' ELSE \'U\' END, CAST(s."k" AS bigint), '
         't."name", t."price" FROM "gaussdb_batch"."land_7" s LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) '
         'WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" u '
-        'WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint))'
+        'WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint) OFFSET 0)'
     )
 
 
