@@ -45,7 +45,7 @@ def _scalar(cur: Any, sql: str, params: dict | None = None) -> Any:
 def ensure_control_schema(ctx: BatchContext) -> None:
     """Create or migrate the control schema and this target's undo journal, once, under a lock."""
     d, schema = ctx.dialect, ctx.schema
-    cols, keys = ctx.columns, ctx.key_columns  # validates the target before any DDL
+    keys = ctx.key_columns  # reads and validates the target's columns before any DDL
 
     def migrate(conn: Any) -> None:
         with conn.cursor() as cur:
@@ -67,7 +67,6 @@ def ensure_control_schema(ctx: BatchContext) -> None:
                 cur.execute(d.undo_index_sql(undo, keys))
                 log.info("Created undo journal %s for %s", undo, ctx.target)
 
-    del cols
     ctx.tx(migrate, purpose="create or migrate the control schema")
 
 

@@ -97,6 +97,16 @@ class _BatchOperator(BaseOperator):
             self._context_obj = None
 
 
+class _RunOperator(_BatchOperator):
+    """An operator acting on one run of the batch: ``run_id`` is templated (usually extract's XCom)."""
+
+    template_fields: tuple[str, ...] = ("run_id",)
+
+    def __init__(self, *, run_id: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_id = run_id
+
+
 class ExtractOperator(_BatchOperator):
     """Land the run's data interval in the target database and plan its chunks; returns the run id.
 
@@ -128,15 +138,14 @@ class ExtractOperator(_BatchOperator):
         return result.run_id
 
 
-class LoadLaneOperator(_BatchOperator):
+class LoadLaneOperator(_RunOperator):
     """One loader lane: claims and loads pending chunks until none is left (map it over lanes)."""
 
     template_fields = ("run_id", "lane")
     ui_color = "#c9f2d5"
 
-    def __init__(self, *, run_id: Any, lane: int, **kwargs: Any) -> None:
+    def __init__(self, *, lane: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.run_id = run_id
         self.lane = lane
 
     @fail_fast
@@ -148,15 +157,10 @@ class LoadLaneOperator(_BatchOperator):
                 "rows_rejected": result.rows_rejected, "seconds": round(result.seconds, 3)}
 
 
-class CheckOperator(_BatchOperator):
+class CheckOperator(_RunOperator):
     """Reconcile every chunk (count + fingerprint), repair once, then run the batch's expectations."""
 
-    template_fields = ("run_id",)
     ui_color = "#fff2c6"
-
-    def __init__(self, *, run_id: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.run_id = run_id
 
     @fail_fast
     def execute(self, context: Any) -> dict:
@@ -169,7 +173,7 @@ class CheckOperator(_BatchOperator):
         return {"chunks": result.chunks, "rows": result.rows, "repaired": result.repaired, "quality": quality}
 
 
-class CompensateOperator(_BatchOperator):
+class CompensateOperator(_RunOperator):
     """Undo the run exactly from its undo journal; runs only when load or check failed.
 
     The run id comes from the extract task's XCom (absent when extract itself failed:
@@ -177,14 +181,12 @@ class CompensateOperator(_BatchOperator):
     manual rollback of an earlier finished run.
     """
 
-    template_fields = ("run_id",)
     ui_color = "#ffd6d6"
 
     def __init__(self, *, extract_task_id: str | None = None, run_id: Any = None, manual: bool = False,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(run_id=run_id, **kwargs)
         self.extract_task_id = extract_task_id
-        self.run_id = run_id
         self.manual = manual
 
     @fail_fast
@@ -212,15 +214,10 @@ def _notify_compensation(spec: BatchSpec, context: Any, run_id: int, reason: str
     notify(f"batch {spec.name}: run {run_id} was compensated ({reason})", context)
 
 
-class FinalizeOperator(_BatchOperator):
+class FinalizeOperator(_RunOperator):
     """Mark the run DONE with its totals and purge landing/undo past retention."""
 
-    template_fields = ("run_id",)
     ui_color = "#e0e0e0"
-
-    def __init__(self, *, run_id: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.run_id = run_id
 
     @fail_fast
     def execute(self, context: Any) -> dict:
