@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gaussdb_batch import metrics
+from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.state import Chunk, ChunkStatus, RunStatus
 
 #: Chunks compared per statement: bounds each statement's work, not the transaction's.
 CHUNKS_PER_STATEMENT = 64
@@ -43,25 +45,27 @@ class CheckResult:
     rows: int
 
 
-def _chunks(ctx: BatchContext, run_id: int) -> list[tuple]:
-    def read(conn: Any) -> list[tuple]:
-        with conn.cursor() as cur:
-            cur.execute(ctx.dialect.list_chunks_sql(ctx.schema), {"run_id": run_id})
-            return cur.fetchall()
-
-    return ctx.tx(read, purpose=f"list the chunks of run {run_id}")
+def _chunks(ctx: BatchContext, run_id: int) -> list[Chunk]:
+    rows = ctx.all(ctx.dialect.list_chunks_sql(ctx.schema), {"run_id": run_id},
+                   purpose=f"list the chunks of run {run_id}")
+    return [Chunk(*r) for r in rows]
 
 
-def _groups(rows: list[tuple], wanted: list[int]) -> list[list[tuple]]:
+def _size(c: Chunk) -> int:
+    return c.seq_hi - c.seq_lo
+
+
+def _groups(rows: list[Chunk], wanted: list[int]) -> list[list[Chunk]]:
     """Consecutive, equal-sized chunks (the last of a run may be shorter), at most N per group."""
-    groups: list[list[tuple]] = []
-    for row in (r for r in rows if r[0] in set(wanted)):
+    groups: list[list[Chunk]] = []
+    want = set(wanted)
+    for c in (r for r in rows if r.chunk_no in want):
         g = groups[-1] if groups else None
-        if (g and len(g) < CHUNKS_PER_STATEMENT and row[0] == g[-1][0] + 1 and row[1] == g[-1][2] + 1
-                and g[-1][2] - g[-1][1] == g[0][2] - g[0][1] and row[2] - row[1] <= g[0][2] - g[0][1]):
-            g.append(row)
+        if (g and len(g) < CHUNKS_PER_STATEMENT and c.chunk_no == g[-1].chunk_no + 1
+                and c.seq_lo == g[-1].seq_hi + 1 and _size(g[-1]) == _size(g[0]) and _size(c) <= _size(g[0])):
+            g.append(c)
         else:
-            groups.append([row])
+            groups.append([c])
     return groups
 
 
@@ -73,10 +77,12 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
     results: list[ChunkComparison] = []
     for group in _groups(_chunks(ctx, run_id), sorted(chunk_nos)):
         first, last = group[0], group[-1]
-        params = {"run_id": run_id, "first": first[0], "lo": first[1], "hi": last[2], "size": first[2] - first[1] + 1}
+        params = {"run_id": run_id, "first": first.chunk_no, "lo": first.seq_lo, "hi": last.seq_hi,
+                  "size": _size(first) + 1}
 
-        def compare(conn: Any, group: list[tuple] = group) -> list[ChunkComparison]:
+        def compare(conn: Any, group: list[Chunk] = group) -> list[ChunkComparison]:
             with conn.cursor() as cur:
+                state.fence(cur, ctx, run_id, RunStatus.LOADING)
                 cur.execute(src_sql, params)
                 src = {r[0]: (int(r[1]), int(r[2])) for r in cur.fetchall()}
                 # The target side probes the target's key index per landed row, like a chunk does.
@@ -84,9 +90,10 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
                 cur.execute(tgt_sql, params)
                 tgt = {r[0]: (int(r[1]), int(r[2])) for r in cur.fetchall()}
                 out = []
-                for no, _lo, _hi, key_lo, key_hi, _status in group:
+                for chunk in group:
+                    no = chunk.chunk_no
                     s, t = src.get(no, (0, 0)), tgt.get(no, (0, 0))
-                    c = ChunkComparison(no, key_lo, key_hi, s[0], t[0], s[1], t[1])
+                    c = ChunkComparison(no, chunk.key_lo, chunk.key_hi, s[0], t[0], s[1], t[1])
                     cur.execute(
                         d.insert_reconciliation_sql(ctx.schema),
                         {"run_id": run_id, "chunk_no": no, "pass": pass_no, "key_lo": c.key_lo,
@@ -97,24 +104,14 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
                     out.append(c)
                 return out
 
-        results += ctx.tx(compare, purpose=f"compare chunks {first[0]}..{last[0]} of run {run_id}")
+        results += ctx.tx(compare, purpose=f"compare chunks {first.chunk_no}..{last.chunk_no} of run {run_id}")
     return results
-
-
-def _reset_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int]) -> None:
-    d = ctx.dialect
-
-    def reset(conn: Any) -> None:
-        with conn.cursor() as cur:
-            for no in chunk_nos:
-                cur.execute(d.set_chunk_status_sql(ctx.schema), {"run_id": run_id, "chunk_no": no, "status": "PENDING"})
-
-    ctx.tx(reset, purpose=f"mark chunks {chunk_nos} of run {run_id} for reload")
 
 
 def _clear_previous_passes(ctx: BatchContext, run_id: int) -> None:
     def clear(conn: Any) -> None:
         with conn.cursor() as cur:
+            state.fence(cur, ctx, run_id, RunStatus.LOADING)
             cur.execute(ctx.dialect.delete_run_rows_sql(ctx.schema, "reconciliation"), {"run_id": run_id})
 
     ctx.tx(clear, purpose=f"clear earlier comparisons of run {run_id}")
@@ -126,18 +123,18 @@ def check_run(ctx: BatchContext, run_id: int) -> CheckResult:
 
     spec = ctx.prepare().spec
     chunks = _chunks(ctx, run_id)
-    pending = [row[0] for row in chunks if row[5] != "DONE"]
+    pending = [c.chunk_no for c in chunks if c.status != ChunkStatus.DONE]
     if pending:
         raise PermanentBatchError(spec.name, f"chunks {pending} were never loaded; the load did not finish", run_id=run_id)
     _clear_previous_passes(ctx, run_id)
-    all_nos = [row[0] for row in chunks]
+    all_nos = [c.chunk_no for c in chunks]
     first = compare_chunks(ctx, run_id, all_nos, pass_no=1) if all_nos else []
     bad = [c.chunk_no for c in first if not c.matches]
     rows = sum(c.source_rows for c in first)
     if bad:
         metrics.check_mismatches(spec.name, len(bad))
         log.warning("batch=%s run=%s: chunks %s differ from their landing; reloading them once", spec.name, run_id, bad)
-        _reset_chunks(ctx, run_id, bad)
+        state.reset_for_reload(ctx, run_id, bad)
         run_lane(ctx, run_id, lane=-1)
         second = compare_chunks(ctx, run_id, bad, pass_no=2)
         still = [c for c in second if not c.matches]

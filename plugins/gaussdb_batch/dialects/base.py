@@ -127,6 +127,15 @@ class Dialect:
         return [
             (1, "runs, chunks, rejects, reconciliation", self._control_v1(schema)),
             (2, "batch_state (adaptive period, chunk size), quality_results", self._control_v2(schema)),
+            (3, "run ownership: owning DAG run and lease", self._control_v3(schema)),
+        ]
+
+    def _control_v3(self, schema: str) -> list[str]:
+        s = _q(schema)
+        return [
+            f"ALTER TABLE {s}.runs ADD COLUMN owner_dag_id varchar(250)",
+            f"ALTER TABLE {s}.runs ADD COLUMN lease_until timestamptz",
+            f"ALTER TABLE {s}.runs ADD COLUMN lease_seconds integer",
         ]
 
     def _control_v2(self, schema: str) -> list[str]:
@@ -225,9 +234,14 @@ class Dialect:
         return "SELECT pg_advisory_xact_lock(%(key)s)"
 
     # ------------------------------------------------------------------ runs
+    def interval_lock_sql(self) -> str:
+        """A transaction-scoped lock on one (batch, interval): begins of one interval serialize."""
+        return "SELECT pg_advisory_xact_lock(%(key)s)"
+
     def latest_run_sql(self, schema: str) -> str:
+        """The newest attempt at an interval and its owner; params: batch, start, end."""
         return (
-            f"SELECT run_id, attempt, status FROM {_q(schema)}.runs "
+            f"SELECT run_id, attempt, status, owner_dag_id, dag_run_id FROM {_q(schema)}.runs "
             "WHERE batch = %(batch)s AND interval_start = %(start)s AND interval_end = %(end)s "
             "ORDER BY attempt DESC LIMIT 1"
         )
@@ -235,8 +249,48 @@ class Dialect:
     def insert_run_sql(self, schema: str) -> str:
         return (
             f"INSERT INTO {_q(schema)}.runs (batch, interval_start, interval_end, attempt, status,"
-            " dag_run_id, target_table, mode) VALUES (%(batch)s, %(start)s, %(end)s, %(attempt)s,"
-            " %(status)s, %(dag_run_id)s, %(target)s, %(mode)s) RETURNING run_id"
+            " owner_dag_id, dag_run_id, target_table, mode, lease_seconds, lease_until) VALUES (%(batch)s,"
+            " %(start)s, %(end)s, %(attempt)s, %(status)s, %(owner_dag_id)s, %(dag_run_id)s, %(target)s,"
+            f" %(mode)s, %(lease_seconds)s, {self._lease_end()}) RETURNING run_id"
+        )
+
+    def _lease_end(self) -> str:
+        return "clock_timestamp() + CAST(%(lease_seconds)s AS integer) * interval '1 second'"
+
+    def lock_run_sql(self, schema: str, *, exclusive: bool) -> str:
+        """The run's status and owner, row-locked: shared by concurrent lanes, exclusive for a takeover.
+
+        Every write of an attempt runs this first in its own transaction (fencing): a takeover's
+        exclusive lock waits for the writes in flight, and writes after it see the new owner.
+        """
+        return (
+            f"SELECT status, owner_dag_id, dag_run_id, batch FROM {_q(schema)}.runs WHERE run_id = %(run_id)s"
+            f" FOR {'UPDATE' if exclusive else 'SHARE'}"
+        )
+
+    def renew_lease_sql(self, schema: str) -> str:
+        """Extend the owner's lease while the run is in one of the allowed statuses; params: run_id,
+        owner_dag_id, dag_run_id, lease_seconds, allowed (a list). One row when still owned."""
+        return (
+            f"UPDATE {_q(schema)}.runs SET lease_until = {self._lease_end()}, lease_seconds = %(lease_seconds)s"
+            " WHERE run_id = %(run_id)s AND owner_dag_id = %(owner_dag_id)s AND dag_run_id = %(dag_run_id)s"
+            " AND status = ANY(%(allowed)s)"
+        )
+
+    def lease_facts_sql(self, schema: str) -> str:
+        """What decides whether an owner is alive: its lease, its newest chunk commit, the server clock."""
+        s = _q(schema)
+        return (
+            f"SELECT r.lease_until, (SELECT max(c.finished_at) FROM {s}.chunks c WHERE c.run_id = r.run_id),"
+            f" r.lease_seconds, clock_timestamp() FROM {s}.runs r WHERE r.run_id = %(run_id)s"
+        )
+
+    def take_over_run_sql(self, schema: str) -> str:
+        """Hand an attempt to a new owner with a fresh lease; params: run_id, status, owner, lease_seconds."""
+        return (
+            f"UPDATE {_q(schema)}.runs SET owner_dag_id = %(owner_dag_id)s, dag_run_id = %(dag_run_id)s,"
+            f" status = %(status)s, message = NULL, lease_seconds = %(lease_seconds)s,"
+            f" lease_until = {self._lease_end()} WHERE run_id = %(run_id)s"
         )
 
     def get_run_sql(self, schema: str) -> str:
@@ -257,7 +311,7 @@ class Dialect:
             f"SELECT DISTINCT u2.{_q(UNDO_RUN)} FROM {undo.sql} u1 JOIN {undo.sql} u2 ON {match} "
             f"JOIN {_q(schema)}.runs r ON r.run_id = u2.{_q(UNDO_RUN)} "
             f"WHERE u1.{_q(UNDO_RUN)} = %(run_id)s AND u2.{_q(UNDO_RUN)} > %(run_id)s "
-            "AND r.status <> 'COMPENSATED'"
+            "AND r.status <> %(compensated)s"
         )
 
     # ------------------------------------------------------------------ landing
@@ -287,6 +341,14 @@ class Dialect:
             "WHERE ns.nspname = %(schema)s AND c.relname = %(table)s AND i.indisunique AND i.indpred IS NULL"
         )
 
+    def index_columns_sql(self) -> str:
+        """Every valid, non-partial index of a table as ``indkey`` text ("1 4"); params: schema, table."""
+        return (
+            "SELECT CAST(i.indkey AS text) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+            "WHERE ns.nspname = %(schema)s AND c.relname = %(table)s AND i.indpred IS NULL"
+        )
+
     def column_numbers_sql(self) -> str:
         """attnum -> name of a table's columns; params: schema, table."""
         return (
@@ -310,13 +372,15 @@ class Dialect:
         interval_column: str | None = None,
         query: str | None = None,
         order_by: Sequence[str] = (),
+        tie_break: Sequence[str] = (),
     ) -> str:
         """Rows of one interval, numbered, as text; params: start, end (for table sources).
 
-        ``query`` is a user SQL whose interval placeholders are %(start)s / %(end)s.
+        ``query`` is a user SQL whose interval placeholders are %(start)s / %(end)s. Rows of one
+        key are numbered by ``tie_break`` descending, so the first of them holds the greatest.
         """
         text_cols = ", ".join(f"CAST(q.{c.q} AS text)" for c in cols)
-        order = ", ".join(f"q.{_q(k)}" for k in order_by)
+        order = ", ".join([f"q.{_q(k)}" for k in order_by] + [f"q.{_q(t)} DESC NULLS LAST" for t in tie_break])
         numbered = f"row_number() OVER ({'ORDER BY ' + order if order else ''})"
         if table is not None:
             if interval_column is None:
@@ -382,7 +446,7 @@ class Dialect:
         return (
             f"INSERT INTO {_q(schema)}.chunks (run_id, chunk_no, seq_lo, seq_hi, key_lo, key_hi, status,"
             " rows_in) VALUES (%(run_id)s, %(chunk_no)s, %(seq_lo)s, %(seq_hi)s, %(key_lo)s,"
-            " %(key_hi)s, 'PENDING', %(rows_in)s)"
+            " %(key_hi)s, %(status)s, %(rows_in)s)"
         )
 
     def claim_chunk_sql(self, schema: str) -> str:
@@ -392,13 +456,13 @@ class Dialect:
         """
         return (
             f"SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi, clock_timestamp() FROM {_q(schema)}.chunks "
-            "WHERE run_id = %(run_id)s AND status = 'PENDING' "
+            "WHERE run_id = %(run_id)s AND status = %(pending)s "
             "ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED"
         )
 
     def finish_chunk_sql(self, schema: str) -> str:
         return (
-            f"UPDATE {_q(schema)}.chunks SET status = 'DONE', rows_written = %(rows_written)s,"
+            f"UPDATE {_q(schema)}.chunks SET status = %(status)s, rows_written = %(rows_written)s,"
             " rows_inserted = %(rows_inserted)s, rows_updated = %(rows_updated)s,"
             " rows_rejected = %(rows_rejected)s, lane = %(lane)s, loads = loads + 1,"
             " started_at = %(started_at)s, finished_at = clock_timestamp()"
@@ -407,14 +471,14 @@ class Dialect:
 
     def chunk_progress_sql(self, schema: str) -> str:
         return (
-            f"SELECT count(*), sum(CASE WHEN status = 'DONE' THEN 1 ELSE 0 END),"
+            f"SELECT count(*), sum(CASE WHEN status = %(done)s THEN 1 ELSE 0 END),"
             " coalesce(sum(rows_in), 0) FROM "
             f"{_q(schema)}.chunks WHERE run_id = %(run_id)s"
         )
 
     def chunk_totals_sql(self, schema: str) -> str:
         return (
-            "SELECT count(*), sum(CASE WHEN status <> 'DONE' THEN 1 ELSE 0 END),"
+            "SELECT count(*), sum(CASE WHEN status <> %(done)s THEN 1 ELSE 0 END),"
             " coalesce(sum(rows_written), 0), coalesce(sum(rows_rejected), 0)"
             f" FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s"
         )
@@ -687,5 +751,5 @@ class Dialect:
     def expired_runs_sql(self, schema: str) -> str:
         return (
             f"SELECT run_id, target_table FROM {_q(schema)}.runs WHERE batch = %(batch)s"
-            " AND finished_at < %(before)s AND status IN ('DONE', 'COMPENSATED') AND purged_at IS NULL"
+            " AND finished_at < %(before)s AND status = ANY(%(finished)s) AND purged_at IS NULL"
         )

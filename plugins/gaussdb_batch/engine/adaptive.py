@@ -23,6 +23,7 @@ from gaussdb_batch.dialects import state as sql
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import AdaptiveSpec, BatchSpec
+from gaussdb_batch.engine.state import RunStatus
 from gaussdb_batch.identifiers import TableRef
 
 #: Multiplicative decrease of the chunk size when full chunks take longer than the target.
@@ -189,7 +190,7 @@ def after_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
     run = get_run(ctx, run_id)
     if run is None or run.batch != ctx.spec.name:
         raise PermanentBatchError(ctx.spec.name, "no such run of this batch", run_id=run_id)
-    if run.status != "DONE":
+    if run.status != RunStatus.DONE:
         raise PermanentBatchError(ctx.spec.name, f"the run is {run.status}, not DONE: the watermark stays", run_id=run_id)
     spec = ctx.spec
     end = _as_utc(run.interval_end)

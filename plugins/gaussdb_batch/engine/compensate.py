@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gaussdb_batch import metrics
+from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
-from gaussdb_batch.engine.control import get_run, update_run
+from gaussdb_batch.engine.control import get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.state import FINISHED, RunStatus
 
 
 @dataclass(frozen=True)
@@ -25,51 +27,48 @@ class CompensationResult:
     rows_deleted: int
     rows_restored: int
     already_compensated: bool = False
+    #: Another live DAG run owns the attempt: this one left it alone.
+    not_owned: bool = False
 
 
 def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: bool = False) -> CompensationResult:
-    """Restore the target to its exact state before the run; idempotent."""
+    """Restore the target to its exact state before the run; idempotent, fenced by ownership."""
     spec, d = ctx.spec, ctx.prepare().dialect
     run = get_run(ctx, run_id)
     if run is None:
         raise PermanentBatchError(spec.name, f"no run {run_id} in {ctx.schema}.runs", run_id=run_id)
     if run.batch != spec.name:
         raise PermanentBatchError(spec.name, f"run {run_id} belongs to batch {run.batch!r}", run_id=run_id)
-    if run.status == "COMPENSATED":
+    if run.status == RunStatus.COMPENSATED:
         log.info("batch=%s run=%s: already compensated, nothing to do", spec.name, run_id)
         return CompensationResult(run_id, 0, 0, 0, already_compensated=True)
     if manual:
-        if run.status != "DONE":
+        if run.status != RunStatus.DONE:
             raise PermanentBatchError(spec.name, f"only a finished run can be rolled back by hand (status {run.status})", run_id=run_id)
         _refuse_if_later_runs_touched(ctx, run_id)
+    if not state.compensating(ctx, run_id, manual=manual):
+        return CompensationResult(run_id, 0, 0, 0, not_owned=True)
 
-    def chunks_of(conn: Any) -> list[int]:
-        with conn.cursor() as cur:
-            cur.execute(d.undo_chunks_sql(ctx.undo), {"run_id": run_id})
-            return [r[0] for r in cur.fetchall()]
-
+    chunk_nos = [r[0] for r in ctx.all(d.undo_chunks_sql(ctx.undo), {"run_id": run_id},
+                                       purpose=f"list the undo journal of run {run_id}")]
     deleted = restored = 0
-    chunk_nos = ctx.tx(chunks_of, purpose=f"list the undo journal of run {run_id}")
     for no in chunk_nos:
 
         def undo(conn: Any, no: int = no) -> tuple[int, int]:
             params = {"run_id": run_id, "chunk_no": no}
             with conn.cursor() as cur:
+                state.compensate_chunk(cur, ctx, run_id, no)
                 cur.execute(d.compensate_delete_sql(ctx.target, ctx.undo, ctx.key_columns), params)
                 n_del = max(cur.rowcount or 0, 0)
                 cur.execute(d.compensate_restore_sql(ctx.target, ctx.undo, ctx.columns), params)
                 n_res = max(cur.rowcount or 0, 0)
                 cur.execute(d.mark_chunk_undone_sql(ctx.undo), params)
-                cur.execute(d.set_chunk_status_sql(ctx.schema), {**params, "status": "COMPENSATED"})
                 return n_del, n_res
 
         n_del, n_res = ctx.tx(undo, purpose=f"compensate chunk {no} of run {run_id}")
         deleted += n_del
         restored += n_res
-    update_run(
-        ctx, run_id, status="COMPENSATED", finished_at=dt.datetime.now(dt.timezone.utc),
-        message=(reason or "compensated")[:2000],
-    )
+    state.compensated(ctx, run_id, reason)
     metrics.compensation(spec.name)
     metrics.run_finished(spec.name, "compensated")
     log.warning(
@@ -81,13 +80,10 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
 
 def _refuse_if_later_runs_touched(ctx: BatchContext, run_id: int) -> None:
     d = ctx.dialect
-
-    def later(conn: Any) -> list[int]:
-        with conn.cursor() as cur:
-            cur.execute(d.later_runs_touching_keys_sql(ctx.schema, ctx.undo, ctx.key_columns), {"run_id": run_id})
-            return sorted(r[0] for r in cur.fetchall())
-
-    runs = ctx.tx(later, purpose=f"look for later runs touching the keys of run {run_id}")
+    rows = ctx.all(d.later_runs_touching_keys_sql(ctx.schema, ctx.undo, ctx.key_columns),
+                   {"run_id": run_id, "compensated": RunStatus.COMPENSATED.value},
+                   purpose=f"look for later runs touching the keys of run {run_id}")
+    runs = sorted(r[0] for r in rows)
     if runs:
         raise PermanentBatchError(
             ctx.spec.name,
@@ -96,25 +92,28 @@ def _refuse_if_later_runs_touched(ctx: BatchContext, run_id: int) -> None:
         )
 
 
+#: The longest retention a datetime can subtract from today (timedelta's range is ~2.7M days).
+MAX_RETENTION_DAYS = 36_500
+
+
 def finalize_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
-    """Mark the run DONE with its totals and purge landing/undo of runs past retention."""
-    spec, d = ctx.spec, ctx.prepare().dialect
+    """Mark the run DONE with its totals (one fenced transaction), then purge runs past retention.
 
-    def totals(conn: Any) -> tuple[int, int, int, int]:
-        with conn.cursor() as cur:
-            cur.execute(d.chunk_totals_sql(ctx.schema), {"run_id": run_id})
-            chunks, pending, written, _ = cur.fetchone()
-            cur.execute(d.run_rejects_count_sql(ctx.schema), {"run_id": run_id})
-            rejected = cur.fetchone()[0]
-            return int(chunks or 0), int(pending or 0), int(written or 0), int(rejected or 0)
-
-    chunks, pending, written, rejected = ctx.tx(totals, purpose=f"total run {run_id}")
-    if pending:
-        raise PermanentBatchError(spec.name, f"{pending} chunks are not DONE; cannot finalize", run_id=run_id)
+    The purge is tidying: once the run is DONE nothing after it can leave it LOADING, and a
+    failed purge is logged and retried by the next finalize.
+    """
+    spec = ctx.spec
+    ctx.prepare()
+    chunks, written, rejected = state.finish_run(ctx, run_id)
     now = dt.datetime.now(dt.timezone.utc)
-    update_run(ctx, run_id, status="DONE", rows_loaded=written, rows_rejected=rejected, finished_at=now, message=None)
     run = get_run(ctx, run_id)
-    purged = purge_expired(ctx, now - dt.timedelta(days=spec.retention_days))
+    try:
+        days = min(int(spec.retention_days), MAX_RETENTION_DAYS)
+        purged = purge_expired(ctx, now - dt.timedelta(days=days))
+    except Exception as exc:  # noqa: BLE001 - the run is DONE; tidying must not undo that
+        log.warning("batch=%s run=%s: purge of expired landing/undo failed (next finalize retries): %s",
+                    spec.name, run_id, exc)
+        purged = []
     interval = (run.interval_end - run.interval_start).total_seconds() if run else None
     metrics.rows_rejected(spec.name, 0)  # keeps the series alive for the "rejects above zero" rule
     metrics.run_finished(spec.name, "done", interval_seconds=interval)
@@ -134,7 +133,8 @@ def purge_expired(ctx: BatchContext, before: dt.datetime) -> list[int]:
 
     def purge(conn: Any) -> list[int]:
         with conn.cursor() as cur:
-            cur.execute(d.expired_runs_sql(ctx.schema), {"batch": ctx.spec.name, "before": before})
+            cur.execute(d.expired_runs_sql(ctx.schema), {"batch": ctx.spec.name, "before": before,
+                                                         "finished": [s.value for s in FINISHED]})
             runs = [r[0] for r in cur.fetchall()]
             for run_id in runs:
                 cur.execute(d.drop_table_sql(ctx.landing(run_id)))

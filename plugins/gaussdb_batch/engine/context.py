@@ -11,12 +11,13 @@ from typing import Any, TypeVar
 from gaussdb_batch.dialects import Column, Dialect, get_dialect
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec
+from gaussdb_batch.engine.state import ADHOC, Owner
 from gaussdb_batch.identifiers import MAX_IDENT_BYTES, TableRef
 
 T = TypeVar("T")
 log = logging.getLogger("gaussdb_batch.engine")
 
-#: Bumped when the control schema gains a migration; read by ensure_control_schema.
+#: Advisory lock key of control-schema DDL and batch_state writes (a constant, never changed).
 CONTROL_LOCK_KEY = 0x6762_6174_6368  # "gbatch"
 
 
@@ -35,10 +36,13 @@ class BatchContext:
     ``hook_factory`` makes a GaussDBHook for a conn id (tests pass their own).
     """
 
-    def __init__(self, spec: BatchSpec, hook_factory: Callable[[str], Any] | None = None):
+    def __init__(self, spec: BatchSpec, hook_factory: Callable[[str], Any] | None = None, *,
+                 owner: Owner | None = None):
         self.spec = spec
         self._hook_factory = hook_factory or _default_hook_factory
         self._in_tx = False
+        #: The DAG run this process acts for (engine.state.Owner); it owns the attempts it begins.
+        self.owner = owner or ADHOC
 
     # -- connections -----------------------------------------------------------------
     @cached_property
@@ -82,6 +86,19 @@ class BatchContext:
         finally:
             self._in_tx = False
 
+    # -- one statement, DbApiHook-shaped ---------------------------------------------
+    def one(self, sql: str, params: dict | None = None, *, purpose: str) -> tuple | None:
+        """The first row of one statement, in its own transaction (with the hook's retries)."""
+        return self.tx(lambda conn: _execute(conn, sql, params, "one"), purpose=purpose)
+
+    def all(self, sql: str, params: dict | None = None, *, purpose: str) -> list[tuple]:
+        """Every row of one statement, in its own transaction."""
+        return self.tx(lambda conn: _execute(conn, sql, params, "all"), purpose=purpose)
+
+    def run(self, sql: str, params: dict | None = None, *, purpose: str) -> int:
+        """Run one statement that returns no rows; its row count."""
+        return self.tx(lambda conn: _execute(conn, sql, params, "run"), purpose=purpose)
+
     def prepare(self) -> BatchContext:
         """Read the catalog facts every step uses (dialect, columns, keys), outside any transaction."""
         _ = self.dialect, self.columns, self.key_columns, self.undo
@@ -108,12 +125,9 @@ class BatchContext:
         """The target's columns, read from the catalog; keys must be among them."""
         dialect = self.dialect
 
-        def read(conn: Any) -> list[Column]:
-            with conn.cursor() as cur:
-                cur.execute(dialect.table_columns_sql(), {"schema": self.target.schema, "table": self.target.name})
-                return [Column(r[0], r[1], bool(r[2])) for r in cur.fetchall()]
-
-        cols = self.tx(read, purpose=f"read the columns of {self.target}")
+        rows = self.all(dialect.table_columns_sql(), {"schema": self.target.schema, "table": self.target.name},
+                        purpose=f"read the columns of {self.target}")
+        cols = [Column(r[0], r[1], bool(r[2])) for r in rows]
         if not cols:
             raise PermanentBatchError(
                 self.spec.name, f"target table {self.target} does not exist (create it before the first run)"
@@ -135,6 +149,16 @@ class BatchContext:
         if isinstance(row, dict):
             return ",".join("" if row.get(k) is None else str(row.get(k)) for k in self.spec.keys)
         return ",".join("" if v is None else str(v) for v in row)
+
+
+def _execute(conn: Any, sql: str, params: dict | None, shape: str) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        if shape == "one":
+            return cur.fetchone()
+        if shape == "all":
+            return cur.fetchall()
+        return max(cur.rowcount or 0, 0)
 
 
 def _default_hook_factory(conn_id: str) -> Any:

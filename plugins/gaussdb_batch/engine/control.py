@@ -1,8 +1,8 @@
 """The control schema: runs, chunks, rejects, reconciliation and undo journals, next to the data.
 
-A run is a job instance: (batch, data_interval_start, data_interval_end, attempt). Running an
-interval again resumes its unfinished attempt, or starts a new attempt once the last one
-ended (DONE or COMPENSATED), so every trigger converges to the same target state.
+A run is a job instance: (batch, data_interval_start, data_interval_end, attempt). Its statuses
+and who may change them live in engine/state.py; this module creates and migrates the schema
+and reads runs.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
-
-FINISHED = ("DONE", "COMPENSATED")
-
 
 @dataclass(frozen=True)
 class Run:
@@ -70,58 +67,6 @@ def ensure_control_schema(ctx: BatchContext) -> None:
     ctx.tx(migrate, purpose="create or migrate the control schema")
 
 
-def begin_run(ctx: BatchContext, start: dt.datetime, end: dt.datetime, dag_run_id: str | None) -> tuple[int, int, bool]:
-    """Return (run_id, attempt, resumed) for an interval: resume the unfinished attempt or start one."""
-    d, schema, spec = ctx.dialect, ctx.schema, ctx.spec
-
-    def begin(conn: Any) -> tuple[int, int, bool]:
-        with conn.cursor() as cur:
-            cur.execute(d.advisory_xact_lock_sql(), {"key": CONTROL_LOCK_KEY})
-            cur.execute(d.latest_run_sql(schema), {"batch": spec.name, "start": start, "end": end})
-            row = cur.fetchone()
-            if row is not None and row[2] not in FINISHED:
-                run_id, attempt = row[0], row[1]
-                cur.execute(
-                    d.update_run_sql(schema, ["status", "dag_run_id", "message"]),
-                    {"run_id": run_id, "status": "EXTRACTING", "dag_run_id": dag_run_id, "message": None},
-                )
-                return run_id, attempt, True
-            attempt = (row[1] + 1) if row else 1
-            cur.execute(
-                d.insert_run_sql(schema),
-                {
-                    "batch": spec.name, "start": start, "end": end, "attempt": attempt,
-                    "status": "EXTRACTING", "dag_run_id": dag_run_id, "target": str(ctx.target),
-                    "mode": spec.mode,
-                },
-            )
-            return cur.fetchone()[0], attempt, False
-
-    return ctx.tx(begin, purpose=f"begin the run of {start.isoformat()} .. {end.isoformat()}")
-
-
 def get_run(ctx: BatchContext, run_id: int) -> Run | None:
-    d = ctx.dialect
-
-    def read(conn: Any) -> Run | None:
-        with conn.cursor() as cur:
-            cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
-            row = cur.fetchone()
-            return Run(*row) if row else None
-
-    return ctx.tx(read, purpose=f"read run {run_id}")
-
-
-def update_run(ctx: BatchContext, run_id: int, **fields: Any) -> None:
-    d = ctx.dialect
-
-    def write(conn: Any) -> None:
-        with conn.cursor() as cur:
-            cur.execute(d.update_run_sql(ctx.schema, list(fields)), {"run_id": run_id, **fields})
-
-    ctx.tx(write, purpose=f"update run {run_id}")
-
-
-def update_run_in(cur: Any, ctx: BatchContext, run_id: int, **fields: Any) -> None:
-    """The same, inside a caller's transaction."""
-    cur.execute(ctx.dialect.update_run_sql(ctx.schema, list(fields)), {"run_id": run_id, **fields})
+    row = ctx.one(ctx.dialect.get_run_sql(ctx.schema), {"run_id": run_id}, purpose=f"read run {run_id}")
+    return Run(*row) if row else None

@@ -2,9 +2,13 @@
 
 The landing table holds the interval as text, numbered 1..N in key order (``_gb_seq``):
 reading the source is one statement (one snapshot) and bad values surface per row at
-load time instead of failing the whole COPY. Re-extracting an unfinished run replaces
-its landing and its plan; rows already loaded keep their first before-image in the undo
-journal, so compensation still restores the pre-run state exactly.
+load time instead of failing the whole COPY. The attempt is begun (or resumed, or taken over
+after its owner died) through engine.state; an attempt whose plan is complete is resumed as
+it is (chunks already DONE stay done), one that failed or died while extracting is extracted
+again: its landing and plan are replaced, and rows already loaded keep their first
+before-image in the undo journal, so compensation still restores the pre-run state exactly.
+Every landing and planning transaction is fenced: it writes only while this DAG run owns
+the attempt. An extract that fails marks the attempt FAILED (resumable), never EXTRACTING.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ from typing import Any
 
 from gaussdb_batch import metrics
 from gaussdb_batch.dialects import SEQ
+from gaussdb_batch.engine import state
 from gaussdb_batch.engine.adaptive import chunk_rows_in
 from gaussdb_batch.engine.context import BatchContext, log
-from gaussdb_batch.engine.control import begin_run, ensure_control_schema, update_run_in
+from gaussdb_batch.engine.control import ensure_control_schema, get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
-
-#: In delete_insert mode, the chunk that removes the interval's rows the source no longer has.
-PURGE_CHUNK = 0
+from gaussdb_batch.engine.rejects import count_rejects, insert_reject
+from gaussdb_batch.engine.state import PURGE_CHUNK, RunStatus
 
 
 @dataclass(frozen=True)
@@ -40,36 +44,76 @@ class ExtractResult:
     seconds: float
 
 
-def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime, *, dag_run_id: str | None = None) -> ExtractResult:
+def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> ExtractResult:
     """Land [start, end) of the source and persist the chunk plan; return the run."""
+    spec = ctx.spec
     if end <= start:
-        raise PermanentBatchError(ctx.spec.name, f"empty data interval {start.isoformat()} .. {end.isoformat()}")
+        raise PermanentBatchError(spec.name, f"empty data interval {start.isoformat()} .. {end.isoformat()}")
     t0 = time.monotonic()
     ctx.prepare()
+    _require_key_index(ctx)
     ensure_control_schema(ctx)
-    run_id, attempt, resumed = begin_run(ctx, start, end, dag_run_id)
+    begun = state.begin(ctx, start, end)
+    run_id = begun.run_id
+    if begun.planned:
+        run = get_run(ctx, run_id)
+        log.info("batch=%s run=%s: resuming attempt %s as %s: its landing and plan are complete, loading the "
+                 "chunks not yet DONE", spec.name, run_id, begun.attempt, ctx.owner)
+        rows = int(run.rows_extracted or 0) - int(run.rows_rejected or 0)
+        return ExtractResult(run_id, begun.attempt, True, rows, int(run.rows_rejected or 0),
+                             int(run.chunks_total or 0), time.monotonic() - t0)
     log.info(
         "batch=%s run=%s: extracting %s .. %s (attempt %s%s) into %s",
-        ctx.spec.name, run_id, start.isoformat(), end.isoformat(), attempt, ", resumed" if resumed else "",
+        spec.name, run_id, start.isoformat(), end.isoformat(), begun.attempt, ", resumed" if begun.resumed else "",
         ctx.landing(run_id),
     )
-    unique = source_keys_are_unique(ctx)
-    file_rejects = _land(ctx, run_id, start, end)
-    rows, rejected, chunks, chunk_rows = _plan(ctx, run_id, file_rejects, unique)
+    try:
+        unique = source_keys_are_unique(ctx)
+        file_rejects = _land(ctx, run_id, start, end)
+        rows, rejected, chunks, chunk_rows = _plan(ctx, run_id, file_rejects, unique)
+    except BaseException as exc:
+        if not isinstance(exc, state.NotOwnedError):
+            state.fail(ctx, run_id, f"extract failed: {exc}"[:2000])
+        raise
     seconds = time.monotonic() - t0
-    metrics.rows_extracted(ctx.spec.name, rows)
+    metrics.rows_extracted(spec.name, rows)
     # How far behind its schedule the batch is: the age of the interval's end at extract time.
-    metrics.lag_seconds(ctx.spec.name, max((dt.datetime.now(dt.timezone.utc) - end).total_seconds(), 0.0))
+    metrics.lag_seconds(spec.name, max((dt.datetime.now(dt.timezone.utc) - end).total_seconds(), 0.0))
     log.info(
         "batch=%s run=%s: landed %s rows (%s rejected) in %.1fs, planned %s chunks of up to %s rows",
-        ctx.spec.name, run_id, rows, rejected, seconds, chunks, chunk_rows,
+        spec.name, run_id, rows, rejected, seconds, chunks, chunk_rows,
     )
-    return ExtractResult(run_id, attempt, resumed, rows, rejected, chunks, seconds)
+    total_rejects = count_rejects(ctx, run_id)
+    if total_rejects > spec.max_rejects:
+        message = (f"{total_rejects} rows rejected at extract exceed max_rejects={spec.max_rejects}; "
+                   f"see {ctx.schema}.rejects")
+        state.fail(ctx, run_id, message)
+        raise PermanentBatchError(spec.name, message, run_id=run_id)
+    return ExtractResult(run_id, begun.attempt, begun.resumed, rows, rejected, chunks, seconds)
+
+
+def _require_key_index(ctx: BatchContext) -> None:
+    """Every chunk probes the target by key: without an index on the keys each probe is a scan."""
+    d, t = ctx.dialect, ctx.target
+    params = {"schema": t.schema, "table": t.name}
+    numbers = {int(n): name for n, name in ctx.all(d.column_numbers_sql(), params,
+                                                      purpose=f"read the columns of {t}")}
+    keys = set(ctx.spec.keys)
+    for (indkey,) in ctx.all(d.index_columns_sql(), params, purpose=f"read the indexes of {t}"):
+        cols = [numbers.get(int(n)) for n in str(indkey).split()]
+        if set(cols[: len(keys)]) == keys:
+            return
+    raise PermanentBatchError(
+        ctx.spec.name,
+        f"target {t} has no index on its key columns {list(ctx.spec.keys)}: every chunk would scan the whole "
+        f"table. Create one first, e.g. CREATE UNIQUE INDEX ON {t.sql} ({', '.join(ctx.spec.keys)})",
+    )
 
 
 # --------------------------------------------------------------------------- landing
 def _prepare_landing(cur: Any, ctx: BatchContext, run_id: int) -> None:
     d, landing = ctx.dialect, ctx.landing(run_id)
+    state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
     cur.execute(d.drop_table_sql(landing))
     cur.execute(d.create_landing_sql(landing, ctx.columns))
     for table in ("chunks", "rejects", "reconciliation"):
@@ -81,14 +125,14 @@ def _source_select(ctx: BatchContext, *, bind: bool, start: dt.datetime, end: dt
     src, d = ctx.spec.source, ctx.dialect
     order = ctx.spec.keys if src.order_by_key else ()
     sql = d.source_select_sql(
-        ctx.columns, table=src.table, interval_column=src.interval_column, query=src.sql, order_by=order
+        ctx.columns, table=src.table, interval_column=src.interval_column, query=src.sql, order_by=order,
+        tie_break=src.tie_break,
     )
     params = {"start": start, "end": end}
     if bind:
         return sql, params
     # COPY cannot bind parameters: inline the interval as typed literals of datetimes.
     return sql % {"start": d.timestamp_literal(start), "end": d.timestamp_literal(end)}, {}
-
 
 def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) -> list[dict]:
     """Fill the landing table; return rows rejected while reading files (bad encoding)."""
@@ -233,11 +277,8 @@ def source_keys_are_unique(ctx: BatchContext) -> bool:
             cur.execute(d.column_numbers_sql(), params)
             names = {int(n): name for n, name in cur.fetchall()}
             cur.execute(d.unique_indexes_sql(), params)
-            for (indkey,) in cur.fetchall():
-                cols = {names.get(int(n)) for n in str(indkey).split()}
-                if cols == set(ctx.spec.keys):
-                    return True
-        return False
+            return any({names.get(int(n)) for n in str(indkey).split()} == set(ctx.spec.keys)
+                       for (indkey,) in cur.fetchall())
 
     return bool(ctx.source_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: read the source's unique keys"))
 
@@ -250,9 +291,11 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
 
     def plan(conn: Any) -> tuple[int, int, int, int]:
         with conn.cursor() as cur:
+            state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
             cr = chunk_rows_in(cur, ctx)  # the spec's, or the adapted size of an adaptive batch
             for r in file_rejects:
-                cur.execute(d.insert_reject_sql(schema), {"run_id": run_id, "chunk_no": None, **r})
+                insert_reject(cur, ctx, run_id, stage=r["stage"], seq=r["seq"], sqlstate=r["sqlstate"],
+                              message=r["message"], key_text=r["key_text"], row_text=r["row_text"])
             dups = 0 if keys_unique_at_source else _reject_duplicates(cur, ctx, run_id)
             rejected = len(file_rejects) + dups
             cur.execute(d.landing_stats_sql(landing))
@@ -266,18 +309,11 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
             bounds = _boundary_keys(cur, ctx, landing, chunks)
             if spec.mode == "delete_insert":
                 # Chunk 0 deletes the interval's target rows that vanished at the source.
-                cur.execute(d.insert_chunk_sql(schema), {"run_id": run_id, "chunk_no": PURGE_CHUNK, "seq_lo": 0,
-                                                         "seq_hi": 0, "key_lo": None, "key_hi": None, "rows_in": 0})
+                state.insert_chunk(cur, ctx, run_id, PURGE_CHUNK, 0, 0, None, None, 0)
             for no, (a, b) in enumerate(chunks, start=1):
-                cur.execute(
-                    d.insert_chunk_sql(schema),
-                    {"run_id": run_id, "chunk_no": no, "seq_lo": a, "seq_hi": b,
-                     "key_lo": bounds.get(a), "key_hi": bounds.get(b), "rows_in": b - a + 1},
-                )
-            update_run_in(
-                cur, ctx, run_id, status="LOADING", rows_extracted=rows + rejected, rows_rejected=rejected,
-                rows_loaded=0, chunks_total=len(chunks) + (spec.mode == "delete_insert"), extracted_at=dt.datetime.now(dt.timezone.utc),
-            )
+                state.insert_chunk(cur, ctx, run_id, no, a, b, bounds.get(a), bounds.get(b), b - a + 1)
+            state.planned(cur, ctx, run_id, rows_extracted=rows + rejected, rows_rejected=rejected, rows_loaded=0,
+                          chunks_total=len(chunks) + (spec.mode == "delete_insert"))
             return rows, rejected, len(chunks), cr
 
     return ctx.tx(plan, purpose=f"plan the chunks of run {run_id}")
@@ -292,16 +328,15 @@ def _reject_duplicates(cur: Any, ctx: BatchContext, run_id: int) -> int:
         return 0
     cur.execute(d.landing_rows_sql(landing, ctx.columns), {"seqs": seqs})
     names = [c.name for c in ctx.columns]
+    src = ctx.spec.source
+    kept = (f"the row with the greatest {', '.join(src.tie_break)} is kept" if src.tie_break else
+            "the first row of the key in file order is kept" if src.kind == "files" else
+            "which row of the key is kept is unspecified: set source.tie_break")
     for row in cur.fetchall():
-        values = dict(zip(names, row[1:]))
-        cur.execute(
-            d.insert_reject_sql(ctx.schema),
-            {"run_id": run_id, "chunk_no": None, "seq": row[0], "stage": "extract",
-             "key_text": ctx.key_text(values), "row_text": json.dumps(values, ensure_ascii=False),
-             "sqlstate": "21000", "message": "duplicate key inside the source interval (the first row of the key is kept)"},
-        )
+        insert_reject(cur, ctx, run_id, stage="extract", seq=row[0], sqlstate="21000",
+                      message=f"duplicate key inside the source interval ({kept})", values=dict(zip(names, row[1:])))
     cur.execute(d.delete_landing_rows_sql(landing), {"seqs": seqs})
-    log.warning("batch=%s run=%s: %s rows rejected for duplicate keys", ctx.spec.name, run_id, len(seqs))
+    log.warning("batch=%s run=%s: %s rows rejected for duplicate keys (%s)", ctx.spec.name, run_id, len(seqs), kept)
     return len(seqs)
 
 

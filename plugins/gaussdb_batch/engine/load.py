@@ -4,7 +4,9 @@ Per chunk: claim it (``FOR UPDATE SKIP LOCKED``: one indexed row lock, other lan
 it), journal before-images into the undo table, write it through the dialect's upsert,
 mark it DONE with its counts, commit. A lane killed at any instant leaves its chunk
 PENDING (the transaction rolls back) and the next claim takes it again: no row lost,
-none duplicated, finished chunks never redone.
+none duplicated, finished chunks never redone. Every chunk transaction starts with the
+ownership fence (engine.state.claim): a lane of a DAG run that no longer owns the attempt,
+or of an attempt being compensated, stops instead of loading or waiting.
 
 Bad rows never stop good rows: when a write fails with a data error (SQLSTATE class 22
 or 23), the range is bisected under savepoints until each bad row stands alone; it goes
@@ -13,15 +15,16 @@ to the rejects table with its SQLSTATE and message, and the good rows load.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from gaussdb_batch import metrics
+from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
-from gaussdb_batch.engine.extract import PURGE_CHUNK
+from gaussdb_batch.engine.rejects import count_rejects, insert_reject
+from gaussdb_batch.engine.state import PURGE_CHUNK, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.errors import DATA, classify
 
 SAVEPOINT = "gb_write"
@@ -68,14 +71,14 @@ def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: in
             if i == len(statements) - 1:
                 written = max(cur.rowcount or 0, 0)
     except driver.Error as exc:
-        state = driver.sqlstate(exc)
-        if classify(state, connection_lost=driver.connection_lost(exc)) != DATA:
+        sqlstate = driver.sqlstate(exc)
+        if classify(sqlstate, connection_lost=driver.connection_lost(exc)) != DATA:
             raise
         cur.execute(d.rollback_to_savepoint_sql(SAVEPOINT))
         cur.execute(d.release_savepoint_sql(SAVEPOINT))
         if lo == hi:
             message = driver.diag(exc).get("message_primary") or type(exc).__name__
-            rejects.rows.append((lo, state or "", message))
+            rejects.rows.append((lo, sqlstate or "", message))
             return 0
         mid = (lo + hi) // 2
         return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects)
@@ -97,7 +100,7 @@ def _purge_interval(cur: Any, ctx: BatchContext, run_id: int) -> int:
     deleted = max(cur.rowcount or 0, 0)
     log.info("batch=%s run=%s chunk=0: deleted %s rows of the interval that vanished at the source",
              ctx.spec.name, run_id, deleted)
-    return 0
+    return deleted
 
 
 def _store_rejects(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, rejects: _Rejects) -> None:
@@ -107,14 +110,9 @@ def _store_rejects(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, reje
     cur.execute(d.landing_rows_sql(ctx.landing(run_id), ctx.columns), {"seqs": [r[0] for r in rejects.rows]})
     names = [c.name for c in ctx.columns]
     rows = {r[0]: dict(zip(names, r[1:])) for r in cur.fetchall()}
-    for seq, state, message in rejects.rows:
-        values = rows.get(seq, {})
-        cur.execute(
-            d.insert_reject_sql(ctx.schema),
-            {"run_id": run_id, "chunk_no": chunk_no, "seq": seq, "stage": "load",
-             "key_text": ctx.key_text(values), "row_text": json.dumps(values, ensure_ascii=False),
-             "sqlstate": state, "message": message},
-        )
+    for seq, sqlstate, message in rejects.rows:
+        insert_reject(cur, ctx, run_id, stage="load", chunk_no=chunk_no, seq=seq, sqlstate=sqlstate,
+                      message=message, values=rows.get(seq, {}))
 
 
 def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | None:
@@ -126,24 +124,20 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
         nonlocal tries
         tries += 1
         with conn.cursor() as cur:
-            cur.execute(d.claim_chunk_sql(ctx.schema), {"run_id": run_id})
-            row = cur.fetchone()
-            if row is None:
+            chunk = state.claim(cur, ctx, run_id)
+            if chunk is None:
                 return None
-            chunk_no, lo, hi, started = row[0], row[1], row[2], row[5]
+            chunk_no, lo, hi = chunk.chunk_no, chunk.seq_lo, chunk.seq_hi
             cur.execute(d.chunk_plan_settings_sql())
             t0 = time.monotonic()
             rejects = _Rejects()
             if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
-                written = _purge_interval(cur, ctx, run_id)
+                _purge_interval(cur, ctx, run_id)  # deletions are not rows written
+                written = 0
             else:
                 written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects)
             _store_rejects(cur, ctx, run_id, chunk_no, rejects)
-            cur.execute(
-                d.finish_chunk_sql(ctx.schema),
-                {"run_id": run_id, "chunk_no": chunk_no, "rows_written": written, "rows_inserted": None,
-                 "rows_updated": None, "rows_rejected": len(rejects.rows), "lane": lane, "started_at": started},
-            )
+            state.finish_chunk(cur, ctx, run_id, chunk, written=written, rejected=len(rejects.rows), lane=lane)
             return ChunkResult(chunk_no, hi - lo + 1, written, len(rejects.rows), time.monotonic() - t0)
 
     try:
@@ -154,36 +148,25 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
 
 
 def _progress(ctx: BatchContext, run_id: int) -> tuple[int, int, int]:
-    d = ctx.dialect
-
-    def read(conn: Any) -> tuple[int, int, int]:
-        with conn.cursor() as cur:
-            cur.execute(d.chunk_progress_sql(ctx.schema), {"run_id": run_id})
-            total, done, rows = cur.fetchone()
-            return int(total or 0), int(done or 0), int(rows or 0)
-
-    return ctx.tx(read, purpose=f"read the progress of run {run_id}")
+    total, done, rows = ctx.one(ctx.dialect.chunk_progress_sql(ctx.schema),
+                                {"run_id": run_id, "done": ChunkStatus.DONE.value},
+                                purpose=f"read the progress of run {run_id}")
+    return int(total or 0), int(done or 0), int(rows or 0)
 
 
 def rejects_over_limit(ctx: BatchContext, run_id: int) -> int | None:
-    """The run's reject count when it exceeds the batch's max_rejects, else None."""
-    d = ctx.dialect
-
-    def read(conn: Any) -> int:
-        with conn.cursor() as cur:
-            cur.execute(d.run_rejects_count_sql(ctx.schema), {"run_id": run_id})
-            return int(cur.fetchone()[0])
-
-    n = ctx.tx(read, purpose=f"count the rejects of run {run_id}")
+    """The run's reject count (every stage) when it exceeds the batch's max_rejects, else None."""
+    n = count_rejects(ctx, run_id)
     return n if n > ctx.spec.max_rejects else None
 
 
 def _unfinished(ctx: BatchContext, run_id: int) -> int:
-    d = ctx.dialect
+    """Chunks not DONE yet; fenced, so a lane never waits on chunks of a run it no longer owns."""
 
     def read(conn: Any) -> int:
         with conn.cursor() as cur:
-            cur.execute(d.chunk_totals_sql(ctx.schema), {"run_id": run_id})
+            state.fence(cur, ctx, run_id, RunStatus.LOADING, shared=True)
+            cur.execute(ctx.dialect.chunk_totals_sql(ctx.schema), {"run_id": run_id, "done": ChunkStatus.DONE.value})
             return int(cur.fetchone()[1] or 0)
 
     return ctx.tx(read, purpose=f"count the unfinished chunks of run {run_id}")

@@ -33,6 +33,8 @@ class SourceSpec:
     files: str | None = None
     file_format: str = "csv"
     order_by_key: bool = True
+    #: Columns that order rows of one key within an interval: the greatest wins (e.g. updated_at).
+    tie_break: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -83,6 +85,10 @@ class BatchSpec:
     max_retry_delay_seconds: float = 600.0
     throttle_rows_per_second: float | None = None
     retention_days: int = 7
+    #: A second attempt at an interval whose owner is alive: fail at once, or wait for it.
+    on_overlap: str = "fail"
+    #: How long an attempt stays owned without a sign of life (a chunk commit, a step).
+    lease_seconds: int = 600
     control_schema: str = "gaussdb_batch"
     same_database: bool | None = None
     alerting: Mapping[str, Any] = field(default_factory=dict)
@@ -110,10 +116,12 @@ _TOP_KEYS = {
     "source", "target", "keys", "mode", "chunk_rows", "lanes", "pool", "extract_pool",
     "max_rejects", "retries", "retry_delay_seconds", "retry_exponential_backoff",
     "max_retry_delay_seconds", "throttle_rows_per_second", "retention_days", "control_schema",
+    "on_overlap", "lease_seconds",
     "same_database", "alerting", "checks",
     "chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step",
 }
-_SOURCE_KEYS = {"conn_id", "table", "interval_column", "sql", "files", "format", "order_by_key"}
+_SOURCE_KEYS = {"conn_id", "table", "interval_column", "sql", "files", "format", "order_by_key", "tie_break"}
+OVERLAP = ("fail", "wait")
 _TARGET_KEYS = {"conn_id", "table", "distribute_by", "interval_column"}
 _ADAPTIVE_KEYS = {"type", "t_min", "t_max", "step", "backlog_threshold", "watermark_column"}
 _REQUIRED = ("name", "source", "target", "keys", "schedule")
@@ -185,6 +193,14 @@ def _parse_source(ctx: _Ctx, data: Any) -> SourceSpec:
         if "%(start)s" not in sql or "%(end)s" not in sql:
             raise ctx.fail("source.sql", "must bound the interval with %(start)s and %(end)s placeholders")
     table = ctx.table("source.table", data["table"]) if data.get("table") else None
+    tie_break = data.get("tie_break") or []
+    if isinstance(tie_break, str):
+        tie_break = [tie_break]
+    if not isinstance(tie_break, list):
+        raise ctx.fail("source.tie_break", "must be a column name or a list of them")
+    if tie_break and data.get("files"):
+        raise ctx.fail("source.tie_break", "file sources keep the first row of a key in file order; "
+                                           "tie_break applies to table and sql sources")
     ic = data.get("interval_column")
     if table is not None and ic is None:
         raise ctx.fail("source.interval_column", "is required for a table source (the column that bounds the data interval)")
@@ -196,6 +212,7 @@ def _parse_source(ctx: _Ctx, data: Any) -> SourceSpec:
         files=ctx.string("source.files", data["files"]) if data.get("files") else None,
         file_format=fmt,
         order_by_key=bool(data.get("order_by_key", True)),
+        tie_break=tuple(ctx.ident(f"source.tie_break[{i}]", c) for i, c in enumerate(tie_break)),
     )
 
 
@@ -386,12 +403,20 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
             ctx.number("throttle_rows_per_second", throttle, minimum=0, strict=True) if throttle is not None else None
         ),
         retention_days=ctx.integer("retention_days", data.get("retention_days", 7), minimum=0),
+        on_overlap=_choice(ctx, "on_overlap", data.get("on_overlap", "fail"), OVERLAP),
+        lease_seconds=ctx.integer("lease_seconds", data.get("lease_seconds", 600), minimum=1),
         control_schema=ctx.ident("control_schema", data.get("control_schema", "gaussdb_batch")),
         same_database=same,
         alerting=dict(data.get("alerting") or {}),
         checks=dict(data.get("checks") or {}),
         **chunk_sizing,
     )
+
+
+def _choice(ctx: _Ctx, path: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ctx.fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def load_spec(path: str | Path) -> BatchSpec:

@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec, SpecError
+from gaussdb_batch.engine.state import Owner
 from gaussdb_batch.hooks.errors import PermanentDBError
 from gaussdb_batch.identifiers import IdentifierError
 
@@ -30,6 +31,7 @@ def fail_fast(execute: Callable) -> Callable:
 
     @functools.wraps(execute)
     def wrapper(self: _BatchOperator, context: Any) -> Any:
+        self._owner = Owner.from_context(context)
         try:
             return execute(self, context)
         except PERMANENT_ERRORS as exc:
@@ -84,11 +86,13 @@ class _BatchOperator(BaseOperator):
         super().__init__(**kwargs)
         self.spec = spec
         self._context_obj: BatchContext | None = None
+        self._owner: Owner | None = None
 
     @property
     def batch(self) -> BatchContext:
+        """The batch's context, acting for the DAG run this task belongs to (it owns the attempts it begins)."""
         if self._context_obj is None:
-            self._context_obj = BatchContext(self.spec)
+            self._context_obj = BatchContext(self.spec, owner=self._owner)
         return self._context_obj
 
     def _close(self) -> None:
@@ -130,7 +134,7 @@ class ExtractOperator(_BatchOperator):
             end = _as_datetime(self.interval["end"], "interval.end")
         else:
             start, end = data_interval(context)
-        result = extract(self.batch, start, end, dag_run_id=context.get("run_id"))
+        result = extract(self.batch, start, end)
         context["ti"].xcom_push(key="extract", value={
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
             "attempt": result.attempt, "seconds": round(result.seconds, 3),
@@ -201,10 +205,13 @@ class CompensateOperator(_RunOperator):
             return {"run_id": None, "chunks": 0}
         reason = "manual rollback" if self.manual else "load or check failed"
         result = compensate_run(self.batch, int(run_id), reason=reason, manual=self.manual)
-        if not result.already_compensated:
+        if result.not_owned:
+            self.log.warning("batch=%s run=%s: another live DAG run owns this attempt; nothing compensated",
+                             self.spec.name, run_id)
+        elif not result.already_compensated:
             _notify_compensation(self.spec, context, int(run_id), reason)
         return {"run_id": int(run_id), "chunks": result.chunks, "rows_deleted": result.rows_deleted,
-                "rows_restored": result.rows_restored}
+                "rows_restored": result.rows_restored, "not_owned": result.not_owned}
 
 
 def _notify_compensation(spec: BatchSpec, context: Any, run_id: int, reason: str) -> None:

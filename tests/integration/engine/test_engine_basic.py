@@ -38,7 +38,7 @@ def test_run_lands_loads_checks_and_finalizes(make_ctx, orders, source_dsn, targ
         ctx = make_ctx()
         expected = interval_fingerprint(source_dsn, orders, D1, D3)
     assert ctx.spec.same_db is same_db
-    ex = extract(ctx, D1, D3, dag_run_id="manual__1")
+    ex = extract(ctx, D1, D3)
     assert ex.rows == 667 and ex.chunks == 7 and ex.rejected == 0
     lanes = [run_lane(ctx, ex.run_id, lane) for lane in (0, 1)]
     assert sum(l.rows_written for l in lanes) == 667
