@@ -1,0 +1,53 @@
+"""Run one whole attempt of a batch in its own process, as one Airflow DAG run would (overlap tests).
+
+Usage: python -m tests.integration.engine.run_proc '<json: {"spec": {...}, "start": iso, "end": iso,
+"owner": [dag_id, run_id], "lanes": n}>'
+extract -> lanes (one after another) -> check -> finalize; a permanent error in load or check
+compensates, as the DAG's compensate task does. Prints one JSON line: outcome, run id, message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.compensate import compensate_run, finalize_run
+from gaussdb_batch.engine.context import BatchContext
+from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.extract import extract
+from gaussdb_batch.engine.load import run_lane
+from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.state import NotOwnedError, OverlapError, Owner
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1])
+    ctx = BatchContext(parse_spec(args["spec"]), owner=Owner(*args["owner"]))
+    out: dict = {"owner": args["owner"]}
+    try:
+        ex = extract(ctx, dt.datetime.fromisoformat(args["start"]), dt.datetime.fromisoformat(args["end"]))
+        out.update(run_id=ex.run_id, resumed=ex.resumed)
+        try:
+            for lane in range(args.get("lanes", 1)):
+                run_lane(ctx, ex.run_id, lane)
+            check_run(ctx, ex.run_id)
+            finalize_run(ctx, ex.run_id)
+            out["outcome"] = "done"
+        except NotOwnedError as exc:
+            out.update(outcome="not_owned", message=str(exc))
+        except PermanentBatchError as exc:
+            result = compensate_run(ctx, ex.run_id, reason=str(exc))
+            out.update(outcome="compensated", message=str(exc), compensated_chunks=result.chunks)
+    except OverlapError as exc:
+        out.update(outcome="overlap", message=str(exc))
+    except PermanentBatchError as exc:
+        out.update(outcome="refused", message=str(exc))
+    finally:
+        ctx.close()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
