@@ -386,12 +386,8 @@ def _store(ctx: BatchContext, run_id: int, outcome: Outcome) -> None:
         "failed": len(outcome.failed),
         "result": json.dumps(s, sort_keys=True, default=str),
     }
-
-    def insert(conn: Any) -> None:
-        with conn.cursor() as cur:
-            cur.execute(ctx.dialect.insert_quality_result_sql(ctx.schema), params)
-
-    ctx.tx(insert, purpose=f"store the expectation results of run {run_id}")
+    ctx.run(ctx.dialect.insert_quality_result_sql(ctx.schema), params,
+            purpose=f"store the expectation results of run {run_id}")
 
 
 def _log(ctx: BatchContext, run_id: int, outcome: Outcome) -> None:

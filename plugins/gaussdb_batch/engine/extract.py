@@ -286,7 +286,7 @@ def source_keys_are_unique(ctx: BatchContext) -> bool:
 def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
           keys_unique_at_source: bool = False) -> tuple[int, int, int, int]:
     """Reject duplicate keys, split the landing into chunks, mark the run LOADING: one transaction."""
-    spec, d, schema = ctx.spec, ctx.dialect, ctx.schema
+    spec, d = ctx.spec, ctx.dialect
     landing = ctx.landing(run_id)
 
     def plan(conn: Any) -> tuple[int, int, int, int]:
