@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gaussdb_batch.operators.factory import dags_from_folder
+from gaussdb_batch.dag_factory import dags_from_folder
 
 INCLUDE = Path(os.environ.get("GAUSSDB_BATCH_INCLUDE", Path(__file__).resolve().parents[1] / "include"))
 

@@ -1,7 +1,7 @@
-"""Adaptive micro-batch DAGs: a continuous DAG whose first task waits for backlog with an adaptive period.
+"""The two operators of an adaptive micro-batch: the backlog sensor and the watermark advance.
 
-``wait_for_backlog >> extract >> load[lanes] >> check >> finalize >> advance_watermark``, with
-``compensate`` as in every batch DAG. ``schedule="@continuous"`` and ``max_active_runs=1``: a
+``dag_factory.build_adaptive_dag`` puts them around a batch's tasks in a continuous DAG:
+``wait_for_backlog >> extract >> load[lanes] >> check >> finalize >> advance_watermark``. A
 new run starts as soon as the previous one ends, and its sensor defers to the triggerer
 (no worker slot while waiting). Each poll waits the current period, counts the source rows
 past the watermark, and applies the seed's rule (section 2.4) to the period, which is stored
@@ -14,15 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG
-
 from gaussdb_batch import metrics
-from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.operators.batch import FinalizeOperator, _BatchOperator, fail_fast
-from gaussdb_batch.operators.factory import _add_tasks, _deadline, default_args, doc_md
-
-WAIT_TASK_ID = "wait_for_backlog"
-ADVANCE_TASK_ID = "advance_watermark"
 
 
 class BacklogSensor(_BatchOperator):
@@ -88,34 +81,3 @@ class AdvanceWatermarkOperator(FinalizeOperator):
         from gaussdb_batch.engine.adaptive import after_run
 
         return after_run(self.batch, int(self.run_id))
-
-
-def build_adaptive_dag(spec: BatchSpec) -> DAG:
-    """The continuous DAG of an adaptive batch (``schedule: {type: adaptive, ...}``)."""
-    a = spec.adaptive
-    if a is None:
-        raise ValueError(f"batch {spec.name!r} has no adaptive schedule")
-    sizing = (f", chunk size adapts toward {spec.chunk_target_seconds:g}s per chunk within "
-              f"{spec.chunk_rows_min}..{spec.chunk_rows_max} rows" if spec.chunk_target_seconds else "")
-    doc = (
-        f"{doc_md(spec)}\n\nAdaptive: `{WAIT_TASK_ID}` polls the source every T seconds "
-        f"(T in {a.t_min:g}..{a.t_max:g}, step {a.step:g}; shorter while more than {a.backlog_threshold} rows wait)"
-        f" and starts a load as soon as rows wait{sizing}. State: `{spec.control_schema}.batch_state`."
-    )
-    with DAG(
-        dag_id=spec.dag_id,
-        schedule="@continuous",
-        start_date=spec.start_date,
-        catchup=False,
-        max_active_runs=1,
-        default_args=default_args(spec),
-        tags=[*spec.tags, "adaptive"],
-        doc_md=doc,
-        description=(spec.description or f"gaussdb-batch (adaptive): {spec.source.table} -> {spec.target.table}")[:200],
-        **_deadline(spec),
-    ) as dag:
-        wait = BacklogSensor(task_id=WAIT_TASK_ID, spec=spec)
-        tasks = _add_tasks(spec, interval=wait.output)
-        advance = AdvanceWatermarkOperator(task_id=ADVANCE_TASK_ID, spec=spec, run_id=tasks["extract"].output)
-        tasks["finalize"] >> advance >> tasks["done"]
-    return dag

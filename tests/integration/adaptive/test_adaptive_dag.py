@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from gaussdb_batch.operators.adaptive import ADVANCE_TASK_ID, WAIT_TASK_ID
+from gaussdb_batch.dag_factory import ADVANCE_TASK_ID, WAIT_TASK_ID
 
 from tests.integration.engine.conftest import control_rows, fingerprint
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from airflow.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
 
+from gaussdb_batch.dag_factory import batch_task_group, build_dag, default_args
 from gaussdb_batch.engine.spec import parse_spec
-from gaussdb_batch.operators.factory import batch_task_group, build_dag, default_args
 
 spec = parse_spec(json.loads((Path(__file__).parent / "spec.json").read_text()))
 if {taskgroup}:

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from gaussdb_batch.engine.spec import SpecError, parse_spec
-from gaussdb_batch.operators.factory import build_dag
+from gaussdb_batch.dag_factory import build_dag
 
 ADAPTIVE = {
     "name": "events",
@@ -68,7 +68,8 @@ def test_bad_adaptive_values_name_the_field(changes, field):
 def test_adaptive_spec_builds_a_continuous_dag_that_starts_with_the_backlog_sensor():
     from airflow.sdk.definitions.timetables.simple import ContinuousTimetable
 
-    from gaussdb_batch.operators.adaptive import ADVANCE_TASK_ID, WAIT_TASK_ID, BacklogSensor
+    from gaussdb_batch.dag_factory import ADVANCE_TASK_ID, WAIT_TASK_ID
+    from gaussdb_batch.operators.adaptive import BacklogSensor
 
     dag = build_dag(parse_spec(ADAPTIVE))
     assert isinstance(dag.timetable, ContinuousTimetable)
@@ -97,7 +98,7 @@ def test_cron_dags_keep_their_shape():
 
 
 def test_the_adaptive_dag_is_the_batch_dag_plus_a_sensor_first_and_the_watermark_before_the_end():
-    from gaussdb_batch.operators.adaptive import ADVANCE_TASK_ID, WAIT_TASK_ID
+    from gaussdb_batch.dag_factory import ADVANCE_TASK_ID, WAIT_TASK_ID
 
     dag = build_dag(parse_spec(ADAPTIVE))
     assert {t.task_id for t in dag.tasks} == {t.task_id for t in _cron_dag().tasks} | {WAIT_TASK_ID, ADVANCE_TASK_ID}

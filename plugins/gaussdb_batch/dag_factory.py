@@ -1,9 +1,14 @@
 """The DAG factory: one BatchSpec in, one Airflow DAG (or TaskGroup) out.
 
-extract >> load[lane 0..n-1] >> check >> finalize, with compensate running only when a
+extract >> load[lane 0..n-1] >> check >> finalize >> done, with compensate running only when a
 load lane or the check failed. Pools and retries are set in ``partial`` (never in
 ``expand``); interval batches get a CronDataIntervalTimetable, because a bare cron string
 means a zero-length interval in Airflow 3. Building a DAG touches no database.
+
+An adaptive batch is a continuous DAG (``schedule="@continuous"``, ``max_active_runs=1``)
+whose first task, ``wait_for_backlog``, defers until the source has rows past the watermark
+and hands extract the interval to load; ``advance_watermark`` follows finalize. Every batch
+also gets a manual rollback DAG. The operators themselves live in ``operators/``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
 from gaussdb_batch.engine.spec import BatchSpec, load_specs
+from gaussdb_batch.operators.adaptive import AdvanceWatermarkOperator, BacklogSensor
 from gaussdb_batch.operators.batch import (
     CheckOperator,
     CompensateOperator,
@@ -24,6 +30,10 @@ from gaussdb_batch.operators.batch import (
     FinalizeOperator,
     LoadLaneOperator,
 )
+
+#: Task ids of an adaptive DAG's first task (the backlog sensor) and of the one after finalize.
+WAIT_TASK_ID = "wait_for_backlog"
+ADVANCE_TASK_ID = "advance_watermark"
 
 
 def retry_args(spec: BatchSpec) -> dict[str, Any]:
@@ -77,12 +87,16 @@ def doc_md(spec: BatchSpec) -> str:
 def batch_task_group(spec: BatchSpec, *, group_id: str | None = None, tooltip: str | None = None) -> TaskGroup:
     """The batch's tasks as a TaskGroup, for use inside a hand-written DAG (call within ``with DAG``)."""
     with TaskGroup(group_id=group_id or spec.name, tooltip=tooltip or f"gaussdb-batch {spec.name}") as group:
-        _add_tasks(spec)
+        add_batch_tasks(spec)
     return group
 
 
-def _add_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
-    """The batch's tasks; ``interval`` (e.g. an adaptive sensor's XComArg) overrides the data interval."""
+def add_batch_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
+    """Add the batch's tasks to the current DAG or TaskGroup; returns them by name.
+
+    ``interval`` (e.g. an adaptive sensor's XComArg) overrides the data interval. The keys are
+    extract, load, check, finalize, compensate and done (the one end to put downstream tasks after).
+    """
     retries = retry_args(spec)
     extract = ExtractOperator(task_id="extract", spec=spec, pool=spec.extract_pool, interval=interval, **retries)
     load = LoadLaneOperator.partial(
@@ -104,6 +118,7 @@ def _add_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
 
 
 def interval_params() -> dict[str, Param]:
+    """Params of a manual trigger that (re)process any interval."""
     return {
         "interval_start": Param(None, type=["null", "string"], description="Override the data interval start (ISO)"),
         "interval_end": Param(None, type=["null", "string"], description="Override the data interval end (ISO)"),
@@ -113,8 +128,6 @@ def interval_params() -> dict[str, Param]:
 def build_dag(spec: BatchSpec) -> DAG:
     """The scheduled DAG of one batch."""
     if spec.adaptive is not None:
-        from gaussdb_batch.operators.adaptive import build_adaptive_dag
-
         return build_adaptive_dag(spec)
     timetable = CronDataIntervalTimetable(spec.schedule, timezone=spec.timezone) if spec.schedule else None
     with DAG(
@@ -128,14 +141,45 @@ def build_dag(spec: BatchSpec) -> DAG:
         doc_md=doc_md(spec),
         description=(spec.description or f"gaussdb-batch: {spec.source.kind} -> {spec.target.table}")[:200],
         params=interval_params(),
-        **_deadline(spec),
+        **deadline_args(spec),
     ) as dag:
-        _add_tasks(spec)
+        add_batch_tasks(spec)
     return dag
 
 
-def _deadline(spec: BatchSpec) -> dict[str, Any]:
-    """A DeadlineAlert per failure target when the spec sets ``alerting.late_after_minutes``."""
+def build_adaptive_dag(spec: BatchSpec) -> DAG:
+    """The continuous DAG of an adaptive batch (``schedule: {type: adaptive, ...}``)."""
+    a = spec.adaptive
+    if a is None:
+        raise ValueError(f"batch {spec.name!r} has no adaptive schedule")
+    sizing = (f", chunk size adapts toward {spec.chunk_target_seconds:g}s per chunk within "
+              f"{spec.chunk_rows_min}..{spec.chunk_rows_max} rows" if spec.chunk_target_seconds else "")
+    doc = (
+        f"{doc_md(spec)}\n\nAdaptive: `{WAIT_TASK_ID}` polls the source every T seconds "
+        f"(T in {a.t_min:g}..{a.t_max:g}, step {a.step:g}; shorter while more than {a.backlog_threshold} rows wait)"
+        f" and starts a load as soon as rows wait{sizing}. State: `{spec.control_schema}.batch_state`."
+    )
+    with DAG(
+        dag_id=spec.dag_id,
+        schedule="@continuous",
+        start_date=spec.start_date,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(spec),
+        tags=[*spec.tags, "adaptive"],
+        doc_md=doc,
+        description=(spec.description or f"gaussdb-batch (adaptive): {spec.source.table} -> {spec.target.table}")[:200],
+        **deadline_args(spec),
+    ) as dag:
+        wait = BacklogSensor(task_id=WAIT_TASK_ID, spec=spec)
+        tasks = add_batch_tasks(spec, interval=wait.output)
+        advance = AdvanceWatermarkOperator(task_id=ADVANCE_TASK_ID, spec=spec, run_id=tasks["extract"].output)
+        tasks["finalize"] >> advance >> tasks["done"]
+    return dag
+
+
+def deadline_args(spec: BatchSpec) -> dict[str, Any]:
+    """DAG kwargs: a DeadlineAlert per failure target when the spec sets ``alerting.late_after_minutes``."""
     deadlines = build_deadlines(spec.alerting, batch=spec.name)
     return {"deadline": deadlines} if deadlines else {}
 
