@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gaussdb_batch.dialects.adaptive_sql import AdaptiveSQL
+from gaussdb_batch.dialects.control_schema import ControlSchemaDDL
 from gaussdb_batch.identifiers import TableRef, quote_ident
 
 #: Column of every landing table holding the landed row's ordinal (1..N).
@@ -35,8 +37,12 @@ def _q(name: str) -> str:
     return quote_ident(name)
 
 
-class Dialect:
-    """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss."""
+class Dialect(ControlSchemaDDL, AdaptiveSQL):
+    """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss.
+
+    The control schema's DDL (``ControlSchemaDDL``) and the adaptive scheduler's statements
+    (``AdaptiveSQL``) are mixins in their own modules; every shape is a method of the dialect.
+    """
 
     name = "base"
     #: '' is NULL on the server (GaussDB compatibility mode A): fingerprints must fold them.
@@ -112,124 +118,7 @@ class Dialect:
         return f"CAST(CAST('x' || substr(md5({row}), 1, 15) AS bit(60)) AS bigint)"
 
     # ------------------------------------------------------------------ control schema
-    def schema_version_ddl(self, schema: str) -> str:
-        return (
-            f"CREATE TABLE IF NOT EXISTS {_q(schema)}.schema_version ("
-            " version integer PRIMARY KEY, description varchar(200) NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-
-    def control_migrations(self, schema: str) -> list[tuple[int, str, list[str]]]:
-        """Ordered migrations of the control schema: (version, description, statements).
-
-        Upgrades append a migration; nothing is ever dropped. Valid in the GaussDB subset.
-        """
-        return [
-            (1, "runs, chunks, rejects, reconciliation", self._control_v1(schema)),
-            (2, "batch_state (adaptive period, chunk size), quality_results", self._control_v2(schema)),
-            (3, "run ownership: owning DAG run and lease", self._control_v3(schema)),
-        ]
-
-    def _control_v3(self, schema: str) -> list[str]:
-        s = _q(schema)
-        return [
-            f"ALTER TABLE {s}.runs ADD COLUMN owner_dag_id varchar(250)",
-            f"ALTER TABLE {s}.runs ADD COLUMN lease_until timestamptz",
-            f"ALTER TABLE {s}.runs ADD COLUMN lease_seconds integer",
-        ]
-
-    def _control_v2(self, schema: str) -> list[str]:
-        return [
-            f"CREATE TABLE IF NOT EXISTS {_q(schema)}.batch_state ("
-            " batch varchar(128) PRIMARY KEY,"
-            " period_seconds double precision,"
-            " chunk_rows integer,"
-            " watermark text,"
-            " backlog bigint,"
-            " updated_at timestamptz NOT NULL DEFAULT now())",
-            f"CREATE TABLE IF NOT EXISTS {_q(schema)}.quality_results ("
-            " run_id bigint NOT NULL,"
-            " suite varchar(200) NOT NULL,"
-            " success boolean NOT NULL,"
-            " evaluated integer,"
-            " failed integer,"
-            " result text,"
-            " checked_at timestamptz NOT NULL DEFAULT now())",
-        ]
-
-    def _control_v1(self, schema: str) -> list[str]:
-        s = _q(schema)
-        return [
-            f"CREATE TABLE IF NOT EXISTS {s}.runs ("
-            " run_id bigserial PRIMARY KEY,"
-            " batch varchar(128) NOT NULL,"
-            " interval_start timestamptz NOT NULL,"
-            " interval_end timestamptz NOT NULL,"
-            " attempt integer NOT NULL,"
-            " status varchar(16) NOT NULL,"
-            " dag_run_id varchar(250),"
-            " target_table varchar(200) NOT NULL,"
-            " mode varchar(16) NOT NULL,"
-            " rows_extracted bigint,"
-            " rows_loaded bigint,"
-            " rows_rejected bigint,"
-            " chunks_total integer,"
-            " started_at timestamptz NOT NULL DEFAULT now(),"
-            " extracted_at timestamptz,"
-            " finished_at timestamptz,"
-            " message text,"
-            " purged_at timestamptz,"
-            " UNIQUE (batch, interval_start, interval_end, attempt))",
-            f"CREATE TABLE IF NOT EXISTS {s}.chunks ("
-            " run_id bigint NOT NULL,"
-            " chunk_no integer NOT NULL,"
-            " seq_lo bigint NOT NULL,"
-            " seq_hi bigint NOT NULL,"
-            " key_lo text,"
-            " key_hi text,"
-            " status varchar(16) NOT NULL,"
-            " rows_in integer,"
-            " rows_written integer,"
-            " rows_inserted integer,"
-            " rows_updated integer,"
-            " rows_rejected integer,"
-            " lane integer,"
-            " loads integer NOT NULL DEFAULT 0,"
-            " started_at timestamptz,"
-            " finished_at timestamptz,"
-            " PRIMARY KEY (run_id, chunk_no))",
-            f"CREATE TABLE IF NOT EXISTS {s}.rejects ("
-            " run_id bigint NOT NULL,"
-            " chunk_no integer,"
-            " seq bigint,"
-            " stage varchar(16) NOT NULL,"
-            " key_text text,"
-            " row_text text,"
-            " sqlstate varchar(5),"
-            " message text,"
-            " rejected_at timestamptz NOT NULL DEFAULT now())",
-            f"CREATE INDEX rejects_run_idx ON {s}.rejects (run_id, seq)",
-            f"CREATE TABLE IF NOT EXISTS {s}.reconciliation ("
-            " run_id bigint NOT NULL,"
-            " chunk_no integer NOT NULL,"
-            " pass integer NOT NULL,"
-            " key_lo text,"
-            " key_hi text,"
-            " source_rows bigint NOT NULL,"
-            " target_rows bigint NOT NULL,"
-            " source_hash numeric NOT NULL,"
-            " target_hash numeric NOT NULL,"
-            " status varchar(16) NOT NULL,"
-            " checked_at timestamptz NOT NULL DEFAULT now(),"
-            " PRIMARY KEY (run_id, chunk_no, pass))",
-        ]
-
-    def schema_version_sql(self, schema: str) -> str:
-        return f"SELECT coalesce(max(version), 0) FROM {_q(schema)}.schema_version"
-
-    def record_schema_version_sql(self, schema: str) -> str:
-        return f"INSERT INTO {_q(schema)}.schema_version (version, description) VALUES (%(version)s, %(description)s)"
-
+    # DDL and migrations: ControlSchemaDDL (control_schema.py).
     def advisory_xact_lock_sql(self) -> str:
         return "SELECT pg_advisory_xact_lock(%(key)s)"
 
@@ -539,6 +428,17 @@ class Dialect:
             f" AND r.seq = {alias}.{_q(SEQ)})"
         )
 
+    def _not_journaled(self, undo: TableRef, keys: Sequence[Column], alias: str, *, cast_right: bool) -> str:
+        """The run has no journal entry yet for the key of row ``alias`` (``cast_right`` for landed text).
+
+        ``OFFSET 0`` keeps the probe a per-row index lookup instead of an anti join over the
+        run's whole journal (see capture_undo_sql).
+        """
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s"
+            f" AND {self.key_match(keys, 'u', alias, cast_right=cast_right)} OFFSET 0)"
+        )
+
     def staged_select(self, landing: TableRef, cols: Sequence[Column]) -> str:
         """The chunk's landed rows converted to the target's types."""
         casts = ", ".join(f"{self.cast_expr(c)} AS {c.q}" for c in cols)
@@ -571,9 +471,7 @@ class Dialect:
             f"INSERT INTO {undo.sql} ({_q(UNDO_RUN)}, {_q(UNDO_CHUNK)}, {_q(UNDO_OP)}, {names}) "
             f"SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t.{keys[0].q} IS NULL THEN 'I' ELSE 'U' END, {values} "
             f"FROM {landing.sql} s LEFT JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
-            f"WHERE {self._range_pred()} "
-            f"AND NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s"
-            f" AND {self.key_match(keys, 'u', 's', cast_right=True)} OFFSET 0)"
+            f"WHERE {self._range_pred()} AND {self._not_journaled(undo, keys, 's', cast_right=True)}"
         )
 
     def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
@@ -608,8 +506,7 @@ class Dialect:
             f"INSERT INTO {undo.sql} ({_q(UNDO_RUN)}, {_q(UNDO_CHUNK)}, {_q(UNDO_OP)}, {names}) "
             f"SELECT %(run_id)s, %(chunk_no)s, 'U', {tcols} FROM {target.sql} t "
             f"WHERE {self._vanished(target, landing, keys, interval_column)} "
-            f"AND NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s"
-            f" AND {self.key_match(keys, 'u', 't', cast_right=False)} OFFSET 0)"
+            f"AND {self._not_journaled(undo, keys, 't', cast_right=False)}"
         )
 
     def purge_interval_sql(self, target: TableRef, landing: TableRef, keys: Sequence[Column],

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gaussdb_batch.dialects import state as sql
+from gaussdb_batch.dialects import get_dialect
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import AdaptiveSpec, BatchSpec
@@ -84,7 +84,7 @@ class BatchState:
 
 
 def read_state_in(cur: Any, ctx: BatchContext) -> BatchState:
-    cur.execute(sql.read_state_sql(ctx.schema), {"batch": ctx.spec.name})
+    cur.execute(ctx.dialect.read_state_sql(ctx.schema), {"batch": ctx.spec.name})
     row = cur.fetchone()
     return BatchState(*row) if row else BatchState()
 
@@ -94,12 +94,14 @@ def write_state_in(cur: Any, ctx: BatchContext, **fields: Any) -> None:
     names = list(fields)
     params = {"batch": ctx.spec.name, **fields}
     cur.execute(ctx.dialect.advisory_xact_lock_sql(), {"key": CONTROL_LOCK_KEY})
-    cur.execute(sql.update_state_sql(ctx.schema, names), params)
+    cur.execute(ctx.dialect.update_state_sql(ctx.schema, names), params)
     if not cur.rowcount:
-        cur.execute(sql.insert_state_sql(ctx.schema, names), params)
+        cur.execute(ctx.dialect.insert_state_sql(ctx.schema, names), params)
 
 
 def read_state(ctx: BatchContext) -> BatchState:
+    _ = ctx.dialect  # detected outside the transaction (transactions never nest)
+
     def read(conn: Any) -> BatchState:
         with conn.cursor() as cur:
             return read_state_in(cur, ctx)
@@ -136,11 +138,12 @@ def poll_start(ctx: BatchContext) -> Poll:
     crash between finalize and the watermark update cannot load an interval twice. A batch
     without state starts at its spec's start_date.
     """
+    dialect = ctx.dialect  # detected outside the transaction (transactions never nest)
 
     def read(conn: Any) -> Poll:
         with conn.cursor() as cur:
             state = read_state_in(cur, ctx)
-            cur.execute(sql.last_done_interval_end_sql(ctx.schema), {"batch": ctx.spec.name})
+            cur.execute(dialect.last_done_interval_end_sql(ctx.schema), {"batch": ctx.spec.name})
             row = cur.fetchone()
         marks = [ctx.spec.start_date]
         if state.watermark:
@@ -160,11 +163,16 @@ def record_poll(ctx: BatchContext, period: float, backlog: int) -> None:
 
 
 def measure_backlog(hook: Any, table: TableRef, column: str, watermark: dt.datetime) -> tuple[int, dt.datetime]:
-    """(rows at or past the watermark that are due, the source's now() as the cut-off)."""
+    """(rows at or past the watermark that are due, the source's now() as the cut-off).
+
+    ``hook`` is the source's GaussDBHook (the trigger has no BatchContext); its dialect is read
+    once the transaction's session is open, so the family probe costs no extra connection.
+    """
 
     def count(conn: Any) -> tuple[int, dt.datetime]:
+        dialect = get_dialect(hook.dialect_name)
         with conn.cursor() as cur:
-            cur.execute(sql.backlog_sql(table, column), {"watermark": watermark})
+            cur.execute(dialect.backlog_sql(table, column), {"watermark": watermark})
             n, now = cur.fetchone()
             return int(n), _as_utc(now)
 
@@ -206,7 +214,7 @@ def after_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
             out: dict[str, Any] = {"run_id": run_id, "watermark": mark.isoformat()}
             if adaptive_chunks(spec):
                 current = chunk_rows_in(cur, ctx)
-                cur.execute(sql.full_chunk_seconds_sql(ctx.schema), {"run_id": run_id, "rows": current})
+                cur.execute(ctx.dialect.full_chunk_seconds_sql(ctx.schema), {"run_id": run_id, "rows": current})
                 full, mean = cur.fetchone()
                 seconds = float(mean) if full else None
                 new = next_chunk_rows(

@@ -123,6 +123,12 @@ def _all_shapes(d):
     yield d.duplicate_keys_sql(L, KEYS)
     yield d.table_columns_sql()
     yield d.table_exists_sql()
+    yield d.read_state_sql(schema)
+    yield d.update_state_sql(schema, ["period_seconds", "backlog"])
+    yield d.insert_state_sql(schema, ["period_seconds", "backlog"])
+    yield d.last_done_interval_end_sql(schema)
+    yield d.full_chunk_seconds_sql(schema)
+    yield d.backlog_sql(T, "updated_at")
 
 
 def test_no_shape_uses_a_construct_gaussdb_rejects(gauss):

@@ -1,0 +1,136 @@
+"""DDL of the control schema, as Dialect methods: its tables and the migrations that build them.
+
+``ensure_control_schema`` (engine/control.py) creates ``schema_version``, reads the applied
+version and runs each newer migration in order. An upgrade appends a migration; nothing is
+ever dropped or edited, so every existing control schema reaches the same state. All of it
+is in the GaussDB subset.
+"""
+
+from __future__ import annotations
+
+from gaussdb_batch.identifiers import quote_ident
+
+
+class ControlSchemaDDL:
+    """Mixin of ``Dialect``: the control schema's versioned DDL."""
+
+    def schema_version_ddl(self, schema: str) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.schema_version ("
+            " version integer PRIMARY KEY, description varchar(200) NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+
+    def control_migrations(self, schema: str) -> list[tuple[int, str, list[str]]]:
+        """Ordered migrations of the control schema: (version, description, statements).
+
+        Upgrades append a migration; nothing is ever dropped. Valid in the GaussDB subset.
+        """
+        return [
+            (1, "runs, chunks, rejects, reconciliation", self._control_v1(schema)),
+            (2, "batch_state (adaptive period, chunk size), quality_results", self._control_v2(schema)),
+            (3, "run ownership: owning DAG run and lease", self._control_v3(schema)),
+        ]
+
+    def _control_v3(self, schema: str) -> list[str]:
+        s = quote_ident(schema)
+        return [
+            f"ALTER TABLE {s}.runs ADD COLUMN owner_dag_id varchar(250)",
+            f"ALTER TABLE {s}.runs ADD COLUMN lease_until timestamptz",
+            f"ALTER TABLE {s}.runs ADD COLUMN lease_seconds integer",
+        ]
+
+    def _control_v2(self, schema: str) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.batch_state ("
+            " batch varchar(128) PRIMARY KEY,"
+            " period_seconds double precision,"
+            " chunk_rows integer,"
+            " watermark text,"
+            " backlog bigint,"
+            " updated_at timestamptz NOT NULL DEFAULT now())",
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.quality_results ("
+            " run_id bigint NOT NULL,"
+            " suite varchar(200) NOT NULL,"
+            " success boolean NOT NULL,"
+            " evaluated integer,"
+            " failed integer,"
+            " result text,"
+            " checked_at timestamptz NOT NULL DEFAULT now())",
+        ]
+
+    def _control_v1(self, schema: str) -> list[str]:
+        s = quote_ident(schema)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {s}.runs ("
+            " run_id bigserial PRIMARY KEY,"
+            " batch varchar(128) NOT NULL,"
+            " interval_start timestamptz NOT NULL,"
+            " interval_end timestamptz NOT NULL,"
+            " attempt integer NOT NULL,"
+            " status varchar(16) NOT NULL,"
+            " dag_run_id varchar(250),"
+            " target_table varchar(200) NOT NULL,"
+            " mode varchar(16) NOT NULL,"
+            " rows_extracted bigint,"
+            " rows_loaded bigint,"
+            " rows_rejected bigint,"
+            " chunks_total integer,"
+            " started_at timestamptz NOT NULL DEFAULT now(),"
+            " extracted_at timestamptz,"
+            " finished_at timestamptz,"
+            " message text,"
+            " purged_at timestamptz,"
+            " UNIQUE (batch, interval_start, interval_end, attempt))",
+            f"CREATE TABLE IF NOT EXISTS {s}.chunks ("
+            " run_id bigint NOT NULL,"
+            " chunk_no integer NOT NULL,"
+            " seq_lo bigint NOT NULL,"
+            " seq_hi bigint NOT NULL,"
+            " key_lo text,"
+            " key_hi text,"
+            " status varchar(16) NOT NULL,"
+            " rows_in integer,"
+            " rows_written integer,"
+            " rows_inserted integer,"
+            " rows_updated integer,"
+            " rows_rejected integer,"
+            " lane integer,"
+            " loads integer NOT NULL DEFAULT 0,"
+            " started_at timestamptz,"
+            " finished_at timestamptz,"
+            " PRIMARY KEY (run_id, chunk_no))",
+            f"CREATE TABLE IF NOT EXISTS {s}.rejects ("
+            " run_id bigint NOT NULL,"
+            " chunk_no integer,"
+            " seq bigint,"
+            " stage varchar(16) NOT NULL,"
+            " key_text text,"
+            " row_text text,"
+            " sqlstate varchar(5),"
+            " message text,"
+            " rejected_at timestamptz NOT NULL DEFAULT now())",
+            f"CREATE INDEX rejects_run_idx ON {s}.rejects (run_id, seq)",
+            f"CREATE TABLE IF NOT EXISTS {s}.reconciliation ("
+            " run_id bigint NOT NULL,"
+            " chunk_no integer NOT NULL,"
+            " pass integer NOT NULL,"
+            " key_lo text,"
+            " key_hi text,"
+            " source_rows bigint NOT NULL,"
+            " target_rows bigint NOT NULL,"
+            " source_hash numeric NOT NULL,"
+            " target_hash numeric NOT NULL,"
+            " status varchar(16) NOT NULL,"
+            " checked_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (run_id, chunk_no, pass))",
+        ]
+
+    def schema_version_sql(self, schema: str) -> str:
+        return f"SELECT coalesce(max(version), 0) FROM {quote_ident(schema)}.schema_version"
+
+    def record_schema_version_sql(self, schema: str) -> str:
+        return (
+            f"INSERT INTO {quote_ident(schema)}.schema_version (version, description)"
+            " VALUES (%(version)s, %(description)s)"
+        )
