@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from gaussdb_batch.engine.spec import SpecError, parse_spec
 from gaussdb_batch.dag_factory import build_dag
+from gaussdb_batch.engine.spec import SpecError, parse_spec
 
 ADAPTIVE = {
     "name": "events",

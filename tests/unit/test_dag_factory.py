@@ -1,0 +1,47 @@
+"""The DAG factory's public task-adding API, without a server: what a hand-written DAG can rely on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+from gaussdb_batch.dag_factory import add_batch_tasks, batch_task_group, build_dag, default_args
+from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.operators.batch import ExtractOperator
+
+SPEC = parse_spec({
+    "name": "items",
+    "schedule": "0 0 * * *",
+    "source": {"conn_id": "src", "table": "app.items", "interval_column": "updated_at"},
+    "target": {"conn_id": "dst", "table": "dw.items"},
+    "keys": ["k"],
+    "lanes": 3,
+})
+
+
+def test_add_batch_tasks_returns_the_tasks_by_name_with_one_end():
+    with DAG(dag_id="handwritten", schedule=None, start_date=dt.datetime(2024, 1, 1),
+             default_args=default_args(SPEC)) as dag:
+        tasks = add_batch_tasks(SPEC)
+        after = EmptyOperator(task_id="after")
+        tasks["done"] >> after
+    assert sorted(tasks) == ["check", "compensate", "done", "extract", "finalize", "load"]
+    assert isinstance(tasks["extract"], ExtractOperator) and tasks["extract"].interval is None
+    assert [t.task_id for t in dag.leaves] == ["after"]
+    assert dag.get_task("done").upstream_task_ids == {"finalize", "compensate"}
+    assert dag.get_task("compensate").trigger_rule == "one_failed"
+
+
+def test_add_batch_tasks_takes_an_interval_override():
+    with DAG(dag_id="override", schedule=None, start_date=dt.datetime(2024, 1, 1)):
+        tasks = add_batch_tasks(SPEC, interval={"start": "2024-01-01T00:00:00+00:00",
+                                                "end": "2024-01-02T00:00:00+00:00"})
+    assert tasks["extract"].interval["end"] == "2024-01-02T00:00:00+00:00"
+
+
+def test_the_task_group_and_the_dag_hold_the_same_tasks():
+    with DAG(dag_id="grouped", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+        batch_task_group(SPEC)
+    assert {t.task_id for t in dag.tasks} == {f"items.{t.task_id}" for t in build_dag(SPEC).tasks}
