@@ -2,6 +2,7 @@
 
 Read from the source with ``ast`` (nothing is imported), so imports inside functions count
 too: a lazy import that closes a circle still ties two modules that should be layered.
+Imports under ``if TYPE_CHECKING:`` never run and do not count.
 """
 
 from __future__ import annotations
@@ -31,11 +32,28 @@ def _modules() -> dict[str, Path]:
     return mods
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node that can run: ``if TYPE_CHECKING:`` bodies are skipped (annotations only)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
 def _imports(module: str, path: Path, mods: dict[str, Path]) -> tuple[set[str], set[tuple[str, str, str]]]:
     """(the package's modules ``module`` imports, the private names it imports from others)."""
     edges: set[str] = set()
     private: set[tuple[str, str, str]] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if not node.module.startswith("gaussdb_batch"):
                 continue
@@ -112,6 +130,12 @@ def test_the_graph_sees_the_whole_package():
 def test_no_import_cycle_inside_the_package():
     graph, _ = _graph()
     assert _cycles(graph) == []
+
+
+def test_type_checking_imports_do_not_count():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import a\nelse:\n    import b\nimport c\n")
+    names = {a.name for n in _runtime_nodes(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert names == {"b", "c"}
 
 
 def test_cycle_finder_finds_a_cycle():
