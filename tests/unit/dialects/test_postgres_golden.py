@@ -92,7 +92,7 @@ def test_compensation_deletes_then_restores_before_images(pg):
 def test_claim_is_one_skip_locked_row(pg):
     assert pg.claim_chunk_sql("gaussdb_batch") == (
         'SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi, clock_timestamp() FROM "gaussdb_batch".chunks '
-        "WHERE run_id = %(run_id)s AND status = 'PENDING' ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED"
+        "WHERE run_id = %(run_id)s AND status = %(pending)s ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED"
     )
 
 
