@@ -56,14 +56,14 @@ class AdaptiveSQL:
         """End of the newest finished (DONE) interval of a batch; params: batch."""
         return (
             f"SELECT max(interval_end) FROM {quote_ident(schema)}.runs"
-            " WHERE batch = %(batch)s AND status = 'DONE'"
+            " WHERE batch = %(batch)s AND status = %(done)s"
         )
 
     def full_chunk_seconds_sql(self, schema: str) -> str:
         """How many DONE chunks of a run were full (rows_in >= %(rows)s) and their mean duration."""
         return (
             "SELECT count(*), avg(EXTRACT(EPOCH FROM (finished_at - started_at)))"
-            f" FROM {quote_ident(schema)}.chunks WHERE run_id = %(run_id)s AND status = 'DONE'"
+            f" FROM {quote_ident(schema)}.chunks WHERE run_id = %(run_id)s AND status = %(done)s"
             " AND rows_in >= %(rows)s AND started_at IS NOT NULL AND finished_at IS NOT NULL"
         )
 

@@ -21,9 +21,17 @@ from typing import Any
 
 from gaussdb_batch.dialects import get_dialect
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
+from gaussdb_batch.engine.control import (
+    adaptive_chunks,
+    chunk_rows_in,
+    get_run,
+    read_state_in,
+    write_state,
+    write_state_in,
+)
 from gaussdb_batch.engine.errors import PermanentBatchError
-from gaussdb_batch.engine.spec import AdaptiveSpec, BatchSpec
-from gaussdb_batch.engine.state import RunStatus
+from gaussdb_batch.engine.spec import AdaptiveSpec
+from gaussdb_batch.engine.state import ChunkStatus, RunStatus
 from gaussdb_batch.identifiers import TableRef
 
 #: Multiplicative decrease of the chunk size when full chunks take longer than the target.
@@ -69,56 +77,6 @@ def next_chunk_rows(current: int, chunk_seconds: float | None, *, target_seconds
     return max(min_rows, min(max_rows, new))
 
 
-def adaptive_chunks(spec: BatchSpec) -> bool:
-    return spec.chunk_target_seconds is not None
-
-
-# --------------------------------------------------------------------------- batch_state
-@dataclass(frozen=True)
-class BatchState:
-    period_seconds: float | None = None
-    chunk_rows: int | None = None
-    watermark: str | None = None
-    backlog: int | None = None
-    updated_at: dt.datetime | None = None
-
-
-def read_state_in(cur: Any, ctx: BatchContext) -> BatchState:
-    cur.execute(ctx.dialect.read_state_sql(ctx.schema), {"batch": ctx.spec.name})
-    row = cur.fetchone()
-    return BatchState(*row) if row else BatchState()
-
-
-def write_state_in(cur: Any, ctx: BatchContext, **fields: Any) -> None:
-    """Upsert some fields of the batch's state row inside the caller's transaction (takes the lock)."""
-    names = list(fields)
-    params = {"batch": ctx.spec.name, **fields}
-    cur.execute(ctx.dialect.advisory_xact_lock_sql(), {"key": CONTROL_LOCK_KEY})
-    cur.execute(ctx.dialect.update_state_sql(ctx.schema, names), params)
-    if not cur.rowcount:
-        cur.execute(ctx.dialect.insert_state_sql(ctx.schema, names), params)
-
-
-def read_state(ctx: BatchContext) -> BatchState:
-    _ = ctx.dialect  # detected outside the transaction (transactions never nest)
-
-    def read(conn: Any) -> BatchState:
-        with conn.cursor() as cur:
-            return read_state_in(cur, ctx)
-
-    return ctx.tx(read, purpose="read the adaptive batch state")
-
-
-def write_state(ctx: BatchContext, **fields: Any) -> None:
-    _ = ctx.dialect  # detected outside the transaction (transactions never nest)
-
-    def write(conn: Any) -> None:
-        with conn.cursor() as cur:
-            write_state_in(cur, ctx, **fields)
-
-    ctx.tx(write, purpose=f"save the adaptive batch state ({', '.join(fields)})")
-
-
 def _as_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
@@ -143,7 +101,8 @@ def poll_start(ctx: BatchContext) -> Poll:
     def read(conn: Any) -> Poll:
         with conn.cursor() as cur:
             state = read_state_in(cur, ctx)
-            cur.execute(dialect.last_done_interval_end_sql(ctx.schema), {"batch": ctx.spec.name})
+            cur.execute(dialect.last_done_interval_end_sql(ctx.schema), {"batch": ctx.spec.name,
+                                                                          "done": RunStatus.DONE.value})
             row = cur.fetchone()
         marks = [ctx.spec.start_date]
         if state.watermark:
@@ -179,22 +138,8 @@ def measure_backlog(hook: Any, table: TableRef, column: str, watermark: dt.datet
     return hook.run_in_transaction(count, purpose=f"count the backlog of {table} past {watermark.isoformat()}")
 
 
-# --------------------------------------------------------------------------- chunk size
-def chunk_rows_in(cur: Any, ctx: BatchContext) -> int:
-    """The chunk size the planner uses: the adapted one from batch_state, else the spec's."""
-    if not adaptive_chunks(ctx.spec):
-        return ctx.spec.chunk_rows
-    current = read_state_in(cur, ctx).chunk_rows
-    spec = ctx.spec
-    if current is None:
-        return spec.chunk_rows
-    return max(spec.chunk_rows_min, min(spec.chunk_rows_max, int(current)))  # type: ignore[type-var]
-
-
 def after_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
     """Advance the watermark to the run's interval end and adapt the chunk size; one transaction."""
-    from gaussdb_batch.engine.control import get_run
-
     run = get_run(ctx, run_id)
     if run is None or run.batch != ctx.spec.name:
         raise PermanentBatchError(ctx.spec.name, "no such run of this batch", run_id=run_id)
@@ -214,7 +159,8 @@ def after_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
             out: dict[str, Any] = {"run_id": run_id, "watermark": mark.isoformat()}
             if adaptive_chunks(spec):
                 current = chunk_rows_in(cur, ctx)
-                cur.execute(ctx.dialect.full_chunk_seconds_sql(ctx.schema), {"run_id": run_id, "rows": current})
+                cur.execute(ctx.dialect.full_chunk_seconds_sql(ctx.schema), {"run_id": run_id, "rows": current,
+                                                                          "done": ChunkStatus.DONE.value})
                 full, mean = cur.fetchone()
                 seconds = float(mean) if full else None
                 new = next_chunk_rows(

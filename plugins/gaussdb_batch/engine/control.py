@@ -1,5 +1,8 @@
 """The control schema: runs, chunks, rejects, reconciliation and undo journals, next to the data.
 
+Also the batch's ``batch_state`` row (adaptive period, chunk size, watermark) and the chunk
+size the planner reads from it, so stages read control state without importing each other.
+
 A run is a job instance: (batch, data_interval_start, data_interval_end, attempt). Its statuses
 and who may change them live in engine/state.py; this module creates and migrates the schema
 and reads runs.
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
+from gaussdb_batch.engine.spec import BatchSpec
 
 @dataclass(frozen=True)
 class Run:
@@ -70,3 +74,64 @@ def ensure_control_schema(ctx: BatchContext) -> None:
 def get_run(ctx: BatchContext, run_id: int) -> Run | None:
     row = ctx.one(ctx.dialect.get_run_sql(ctx.schema), {"run_id": run_id}, purpose=f"read run {run_id}")
     return Run(*row) if row else None
+
+
+# --------------------------------------------------------------------------- batch_state
+def adaptive_chunks(spec: BatchSpec) -> bool:
+    return spec.chunk_target_seconds is not None
+
+
+@dataclass(frozen=True)
+class BatchState:
+    period_seconds: float | None = None
+    chunk_rows: int | None = None
+    watermark: str | None = None
+    backlog: int | None = None
+    updated_at: dt.datetime | None = None
+
+
+def read_state_in(cur: Any, ctx: BatchContext) -> BatchState:
+    cur.execute(ctx.dialect.read_state_sql(ctx.schema), {"batch": ctx.spec.name})
+    row = cur.fetchone()
+    return BatchState(*row) if row else BatchState()
+
+
+def write_state_in(cur: Any, ctx: BatchContext, **fields: Any) -> None:
+    """Upsert some fields of the batch's state row inside the caller's transaction (takes the lock)."""
+    names = list(fields)
+    params = {"batch": ctx.spec.name, **fields}
+    cur.execute(ctx.dialect.advisory_xact_lock_sql(), {"key": CONTROL_LOCK_KEY})
+    cur.execute(ctx.dialect.update_state_sql(ctx.schema, names), params)
+    if not cur.rowcount:
+        cur.execute(ctx.dialect.insert_state_sql(ctx.schema, names), params)
+
+
+def read_state(ctx: BatchContext) -> BatchState:
+    _ = ctx.dialect  # detected outside the transaction (transactions never nest)
+
+    def read(conn: Any) -> BatchState:
+        with conn.cursor() as cur:
+            return read_state_in(cur, ctx)
+
+    return ctx.tx(read, purpose="read the adaptive batch state")
+
+
+def write_state(ctx: BatchContext, **fields: Any) -> None:
+    _ = ctx.dialect  # detected outside the transaction (transactions never nest)
+
+    def write(conn: Any) -> None:
+        with conn.cursor() as cur:
+            write_state_in(cur, ctx, **fields)
+
+    ctx.tx(write, purpose=f"save the adaptive batch state ({', '.join(fields)})")
+
+
+def chunk_rows_in(cur: Any, ctx: BatchContext) -> int:
+    """The chunk size the planner uses: the adapted one from batch_state, else the spec's."""
+    if not adaptive_chunks(ctx.spec):
+        return ctx.spec.chunk_rows
+    current = read_state_in(cur, ctx).chunk_rows
+    spec = ctx.spec
+    if current is None:
+        return spec.chunk_rows
+    return max(spec.chunk_rows_min, min(spec.chunk_rows_max, int(current)))  # type: ignore[type-var]

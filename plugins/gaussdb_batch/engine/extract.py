@@ -25,9 +25,8 @@ from typing import Any
 from gaussdb_batch import metrics
 from gaussdb_batch.dialects import SEQ
 from gaussdb_batch.engine import state
-from gaussdb_batch.engine.adaptive import chunk_rows_in
 from gaussdb_batch.engine.context import BatchContext, log
-from gaussdb_batch.engine.control import ensure_control_schema, get_run
+from gaussdb_batch.engine.control import chunk_rows_in, ensure_control_schema, get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, RunStatus

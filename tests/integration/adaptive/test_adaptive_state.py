@@ -8,7 +8,7 @@ import datetime as dt
 import psycopg2
 import pytest
 
-from gaussdb_batch.engine import adaptive
+from gaussdb_batch.engine import adaptive, control
 from gaussdb_batch.engine.compensate import finalize_run
 from gaussdb_batch.engine.control import ensure_control_schema
 from gaussdb_batch.engine.errors import PermanentBatchError
@@ -37,11 +37,11 @@ def adaptive_ctx(make_ctx, orders):
 
 def test_state_is_created_then_updated_in_one_row(adaptive_ctx, target_dsn, schemas):
     ctx = adaptive_ctx()
-    assert adaptive.read_state(ctx) == adaptive.BatchState()
+    assert control.read_state(ctx) == control.BatchState()
     adaptive.record_poll(ctx, 7.0, 12)
-    adaptive.write_state(ctx, chunk_rows=300)
+    control.write_state(ctx, chunk_rows=300)
     adaptive.record_poll(ctx, 5.0, 40)
-    st = adaptive.read_state(ctx)
+    st = control.read_state(ctx)
     assert (st.period_seconds, st.chunk_rows, st.backlog) == (5.0, 300, 40)
     assert control_rows(target_dsn, schemas["control"], "SELECT count(*) FROM {c}.batch_state") == [(1,)]
 
@@ -150,7 +150,7 @@ def test_a_run_that_is_not_done_keeps_the_watermark(adaptive_ctx, source_dsn, sc
     ex = extract(ctx, D1, D2)
     with pytest.raises(PermanentBatchError, match="not DONE: the watermark stays"):
         adaptive.after_run(ctx, ex.run_id)
-    assert adaptive.read_state(ctx).watermark is None
+    assert control.read_state(ctx).watermark is None
 
 
 def orders_table(schemas) -> str:
@@ -172,12 +172,12 @@ def test_the_sensor_applies_the_law_keeps_the_period_and_exports_the_backlog(ada
         sensor.resume({}, idle)
     again = deferred.value.trigger
     assert (again.period, again.watermark, again.polls) == (5.0, mark, [[3.0, 3.0, 0]])
-    assert (adaptive.read_state(ctx).period_seconds, adaptive.read_state(ctx).backlog) == (5.0, 0)
+    assert (control.read_state(ctx).period_seconds, control.read_state(ctx).backlog) == (5.0, 0)
 
     busy = {**idle, "backlog": 25, "period": 5.0, "polls": [[3.0, 3.0, 0], [5.0, 5.0, 25]]}
     out = sensor.resume({}, busy)  # more than the threshold (10): load now, next wait one step shorter
     assert (out["start"], out["end"], out["backlog"], out["period"]) == (mark, busy["cutoff"], 25, 3.0)
-    assert adaptive.read_state(ctx).period_seconds == 3.0
+    assert control.read_state(ctx).period_seconds == 3.0
     lines = sink.lines(4)
     assert lines == [
         "airflow.gaussdb_batch.orders_sync.backlog_rows:0.0|g",
