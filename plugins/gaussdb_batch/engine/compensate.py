@@ -17,6 +17,7 @@ from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.control import get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.spec import MAX_RETENTION_DAYS
 from gaussdb_batch.engine.state import FINISHED, RunStatus
 
 
@@ -90,10 +91,6 @@ def _refuse_if_later_runs_touched(ctx: BatchContext, run_id: int) -> None:
             f"cannot roll back: later runs {runs} changed the same keys; roll those back first (newest first)",
             run_id=run_id,
         )
-
-
-#: The longest retention a datetime can subtract from today (timedelta's range is ~2.7M days).
-MAX_RETENTION_DAYS = 36_500
 
 
 def finalize_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:

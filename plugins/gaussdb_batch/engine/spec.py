@@ -17,6 +17,11 @@ import yaml
 from gaussdb_batch.identifiers import IdentifierError, TableRef, validate_identifier
 
 MODES = ("upsert", "append", "delete_insert")
+#: Schedule presets that give every run a data interval (``@once`` and ``@continuous`` do not).
+CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight")
+#: Upper bounds: beyond them a chunk holds locks too long, a run opens too many sessions, or a
+#: date cannot subtract the retention (timedelta stops at ~2.7 million days).
+MAX_CHUNK_ROWS, MAX_LANES, MAX_RETENTION_DAYS, MAX_LEASE_SECONDS = 1_000_000, 64, 36_500, 7 * 86_400
 FILE_FORMATS = ("csv", "parquet")
 
 
@@ -154,11 +159,13 @@ class _Ctx:
         except IdentifierError as exc:
             raise self.fail(path, str(exc)) from None
 
-    def integer(self, path: str, value: Any, *, minimum: int) -> int:
+    def integer(self, path: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(path, f"must be an integer, got {value!r}")
         if value < minimum:
             raise self.fail(path, f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(path, f"must be <= {maximum}, got {value}")
         return value
 
     def number(self, path: str, value: Any, *, minimum: float, strict: bool = False) -> float:
@@ -243,7 +250,11 @@ def _parse_schedule(ctx: _Ctx, value: Any) -> tuple[str | None, AdaptiveSpec | N
             raise ctx.fail("schedule", "adaptive needs a mapping: {type: adaptive, t_min, t_max, step, backlog_threshold}")
         from croniter import croniter
 
-        if not value.startswith("@") and not croniter.is_valid(value):
+        if value.startswith("@"):
+            if value not in CRON_PRESETS:
+                raise ctx.fail("schedule", f"{value!r} is not a preset with a data interval (expected one of "
+                                           f"{', '.join(CRON_PRESETS)}, a cron expression, or an adaptive mapping)")
+        elif not croniter.is_valid(value):
             raise ctx.fail("schedule", f"{value!r} is not a valid cron expression")
         return value, None
     if isinstance(value, Mapping):
@@ -377,7 +388,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
         description=str(data.get("description", "")),
         schedule=schedule,
         adaptive=adaptive,
-        timezone=ctx.string("timezone", data.get("timezone", "UTC")),
+        timezone=_timezone(ctx, data.get("timezone", "UTC")),
         start_date=_parse_date(ctx, data.get("start_date", "2024-01-01")),
         catchup=bool(data.get("catchup", False)),
         owner=ctx.string("owner", data.get("owner", "data-engineering")),
@@ -386,8 +397,8 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
         target=target,
         keys=key_cols,
         mode=mode,
-        chunk_rows=ctx.integer("chunk_rows", data.get("chunk_rows", 10_000), minimum=1),
-        lanes=ctx.integer("lanes", data.get("lanes", 2), minimum=1),
+        chunk_rows=ctx.integer("chunk_rows", data.get("chunk_rows", 10_000), minimum=1, maximum=MAX_CHUNK_ROWS),
+        lanes=ctx.integer("lanes", data.get("lanes", 2), minimum=1, maximum=MAX_LANES),
         pool=ctx.string("pool", data.get("pool", "gaussdb_load")),
         extract_pool=ctx.string("extract_pool", data.get("extract_pool", "gaussdb_extract")),
         max_rejects=ctx.integer("max_rejects", data.get("max_rejects", 0), minimum=0),
@@ -402,15 +413,28 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
         throttle_rows_per_second=(
             ctx.number("throttle_rows_per_second", throttle, minimum=0, strict=True) if throttle is not None else None
         ),
-        retention_days=ctx.integer("retention_days", data.get("retention_days", 7), minimum=0),
+        retention_days=ctx.integer("retention_days", data.get("retention_days", 7), minimum=0,
+                                   maximum=MAX_RETENTION_DAYS),
         on_overlap=_choice(ctx, "on_overlap", data.get("on_overlap", "fail"), OVERLAP),
-        lease_seconds=ctx.integer("lease_seconds", data.get("lease_seconds", 600), minimum=1),
+        lease_seconds=ctx.integer("lease_seconds", data.get("lease_seconds", 600), minimum=1,
+                                  maximum=MAX_LEASE_SECONDS),
         control_schema=ctx.ident("control_schema", data.get("control_schema", "gaussdb_batch")),
         same_database=same,
         alerting=dict(data.get("alerting") or {}),
         checks=dict(data.get("checks") or {}),
         **chunk_sizing,
     )
+
+
+def _timezone(ctx: _Ctx, value: Any) -> str:
+    import zoneinfo
+
+    name = ctx.string("timezone", value)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ctx.fail("timezone", f"{name!r} is not a known time zone (e.g. UTC, Asia/Shanghai)") from None
+    return name
 
 
 def _choice(ctx: _Ctx, path: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -66,6 +66,16 @@ def test_good_spec_parses_with_defaults():
         (with_("target.distribute_by", ["region"]), "target.distribute_by"),
         (with_("alerting", {"on_failure": [{"type": "pager", "conn_id": "x"}]}), "alerting"),
         (with_("retry_exponential_backoff", 0.5), "retry_exponential_backoff"),
+        (with_("schedule", "@daily; DROP TABLE t"), "schedule: '@daily; DROP TABLE t' is not a preset"),
+        (with_("schedule", "@once"), "schedule: '@once' is not a preset with a data interval"),
+        (with_("schedule", "@continuous"), "schedule: '@continuous' is not a preset"),
+        (with_("timezone", "Mars/Olympus"), "timezone: 'Mars/Olympus' is not a known time zone"),
+        (with_("chunk_rows", 1_000_001), "chunk_rows: must be <= 1000000"),
+        (with_("lanes", 65), "lanes: must be <= 64"),
+        (with_("retention_days", 10**9), "retention_days: must be <= 36500"),
+        (with_("lease_seconds", 0), "lease_seconds: must be >= 1"),
+        (with_("on_overlap", "queue"), "on_overlap: must be one of fail, wait"),
+        (with_("source.tie_break", ["1bad"]), "source.tie_break[0]"),
     ],
 )
 def test_bad_values_name_the_field(data, field):
@@ -109,3 +119,14 @@ def test_duplicate_batch_names_are_refused(tmp_path):
         (tmp_path / f"{n}.yaml").write_text(yaml.safe_dump(GOOD))
     with pytest.raises(SpecError, match="unique"):
         load_specs(tmp_path)
+
+
+@pytest.mark.parametrize("preset", ["@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"])
+def test_interval_presets_are_accepted(preset):
+    assert parse_spec(with_("schedule", preset)).schedule == preset
+
+
+def test_ownership_defaults():
+    spec = parse_spec(GOOD)
+    assert (spec.on_overlap, spec.lease_seconds, spec.source.tie_break) == ("fail", 600, ())
+    assert parse_spec({**GOOD, "on_overlap": "wait", "lease_seconds": 30}).on_overlap == "wait"
