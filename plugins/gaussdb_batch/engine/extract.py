@@ -193,9 +193,12 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
 
 
 def _file_blocks(ctx: BatchContext, start: dt.datetime, end: dt.datetime, rejects: list[dict]):
-    """CSV blocks of at most chunk_rows rows from the source files (bounded memory)."""
-    import pandas as pd
+    """CSV blocks of at most chunk_rows rows from the source files (bounded memory).
 
+    A record that cannot be placed exactly (wrong number of fields, an interval value that is
+    missing or not a timestamp, bytes the database cannot store) becomes a reject naming its
+    file and line; it never shifts, turns into NULLs, vanishes, or fails the whole extract.
+    """
     src = ctx.spec.source
     pattern = src.files.format(start=start, end=end)  # type: ignore[union-attr]
     paths = sorted(glob.glob(pattern))
@@ -204,33 +207,97 @@ def _file_blocks(ctx: BatchContext, start: dt.datetime, end: dt.datetime, reject
     cols = [c.name for c in ctx.columns]
     seq = 0
     for path in paths:
-        if src.file_format == "parquet":
-            import pyarrow.parquet as pq
-
-            frames = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=ctx.spec.chunk_rows))
-        else:
-            frames = pd.read_csv(
-                path, dtype=object, keep_default_na=False, na_values=[""], chunksize=ctx.spec.chunk_rows,
-                encoding="utf-8", encoding_errors="surrogateescape",
-            )
-        for frame in frames:
-            missing = [c for c in cols if c not in frame.columns]
-            if missing:
-                raise PermanentBatchError(ctx.spec.name, f"file {path} lacks target columns {missing}")
-            if src.interval_column is not None:
-                when = pd.to_datetime(frame[src.interval_column], utc=True, errors="coerce")
-                frame = frame[(when >= pd.Timestamp(start)) & (when < pd.Timestamp(end))]
+        records = _parquet_records(ctx, path) if src.file_format == "parquet" else _csv_records(ctx, path, cols)
+        for block in _batches(records, ctx.spec.chunk_rows):
+            block = _in_interval(ctx, path, block, start, end, rejects, cols)
             buf = io.StringIO()
             writer = csv.writer(buf, lineterminator="\n")
-            for values in frame[cols].itertuples(index=False, name=None):
+            for line, texts, problem in block:
                 seq += 1
-                texts = [None if _is_null(v) else str(v) for v in values]
-                bad = _bad_text(texts)
-                if bad is not None:
-                    rejects.append(_file_reject(ctx, path, seq, cols, texts, bad))
+                problem = problem or _bad_text(texts)
+                if problem is not None:
+                    state_code, message = problem if isinstance(problem, tuple) else ("22021", problem)
+                    rejects.append(_file_reject(ctx, path, line, seq, cols, texts, message, state_code))
                     continue
                 writer.writerow([seq, *("" if t is None else t for t in texts)])
-            yield io.BytesIO(buf.getvalue().encode("utf-8"))
+            yield io.BytesIO(buf.getvalue().encode("utf-8", "surrogateescape"))
+
+
+def _csv_records(ctx: BatchContext, path: str, cols: list[str]):
+    """(line, values in target column order, problem) per CSV record; '' is NULL."""
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return
+        missing = [c for c in cols if c not in header]
+        if missing:
+            raise PermanentBatchError(ctx.spec.name, f"file {path} lacks target columns {missing}")
+        where = [header.index(c) for c in cols]
+        line = reader.line_num + 1
+        for fields in reader:
+            first, line = line, reader.line_num + 1
+            if not fields:
+                continue  # a blank line holds no record
+            texts = [None if fields[i] == "" else fields[i] for i in where] if len(fields) == len(header) else None
+            if texts is None:
+                problem = ("22P04", f"line {first}: {len(fields)} fields, the header has {len(header)}")
+                texts = [None if i >= len(fields) or fields[i] == "" else fields[i] for i in where]
+            else:
+                problem = None
+            yield first, texts, problem
+
+
+def _parquet_records(ctx: BatchContext, path: str):
+    import pyarrow.parquet as pq
+
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=ctx.spec.chunk_rows):
+        frame = batch.to_pandas()
+        cols = [c.name for c in ctx.columns]
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise PermanentBatchError(ctx.spec.name, f"file {path} lacks target columns {missing}")
+        for values in frame[cols].itertuples(index=False, name=None):
+            row += 1
+            yield row, [None if _is_null(v) else str(v) for v in values], None
+
+
+def _batches(records, size: int):
+    block: list = []
+    for r in records:
+        block.append(r)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _in_interval(ctx: BatchContext, path: str, block: list, start: dt.datetime, end: dt.datetime,
+                 rejects: list[dict], cols: list[str]) -> list:
+    """The block's records inside [start, end); a missing or unparseable interval value is a problem."""
+    ic = ctx.spec.source.interval_column
+    if ic is None:
+        return block
+    import pandas as pd
+
+    at = cols.index(ic) if ic in cols else None
+    if at is None:
+        raise PermanentBatchError(ctx.spec.name, f"source.interval_column {ic!r} is not a target column")
+    raw = [texts[at] for _, texts, _ in block]
+    when = pd.to_datetime(pd.Series(raw, dtype=object), utc=True, errors="coerce", format="mixed")
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    out = []
+    for (line, texts, problem), value, w in zip(block, raw, when):
+        if problem is None and value is None:
+            problem = ("22007", f"line {line}: interval column {ic} is empty: the row cannot be placed in an interval")
+        elif problem is None and pd.isna(w):
+            problem = ("22007", f"line {line}: interval column {ic} value {value!r} is not a timestamp")
+        elif problem is None and not (lo <= w < hi):
+            continue  # another interval's row
+        out.append((line, texts, problem))
+    return out
 
 
 def _is_null(value: Any) -> bool:
@@ -250,12 +317,14 @@ def _bad_text(texts: list[str | None]) -> str | None:
     return None
 
 
-def _file_reject(ctx: BatchContext, path: str, seq: int, cols: list[str], texts: list, message: str) -> dict:
+def _file_reject(ctx: BatchContext, path: str, line: int, seq: int, cols: list[str], texts: list, message: str,
+                 sqlstate: str = "22021") -> dict:
     printable = {c: (t.encode("utf-8", "backslashreplace").decode() if t else t) for c, t in zip(cols, texts)}
+    where = "" if message.startswith("line ") else f"line {line}: "
     return {
         "seq": seq, "stage": "extract", "key_text": ctx.key_text(printable),
-        "row_text": json.dumps(printable, ensure_ascii=False), "sqlstate": "22021",
-        "message": f"{message} (file {path})",
+        "row_text": json.dumps(printable, ensure_ascii=False), "sqlstate": sqlstate,
+        "message": f"{where}{message} (file {path})",
     }
 
 
