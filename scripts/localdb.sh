@@ -6,12 +6,15 @@
 #   scripts/localdb.sh env     print shell exports for the running cluster
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BASE="$ROOT/.local/pg"
+# GAUSSDB_BATCH_LOCAL_DIR moves the cluster elsewhere (tests use a scratch one); default .local/pg.
+BASE="${GAUSSDB_BATCH_LOCAL_DIR:-$ROOT/.local/pg}"
+OWNER_DIR="$ROOT"; ID="$ROOT"
+if [ -n "${GAUSSDB_BATCH_LOCAL_DIR:-}" ]; then OWNER_DIR="$(dirname "$BASE")"; ID="$BASE"; fi
 DATA="$BASE/data"
-if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$OWNER_DIR" 2>/dev/null; then
   # The postgres system user cannot reach this checkout: keep the cluster's files in
-  # /var/tmp instead (one folder per checkout), and the facts in .local/pg as usual.
-  DATA="/var/tmp/gaussdb_batch_pg_$(printf '%s' "$ROOT" | md5sum | cut -c1-12)/data"
+  # /var/tmp instead (one folder per cluster), and the facts in .local/pg as usual.
+  DATA="/var/tmp/gaussdb_batch_pg_$(printf '%s' "$ID" | md5sum | cut -c1-12)/data"
 fi
 PORTFILE="$BASE/port"
 PGVER=15
@@ -50,9 +53,12 @@ PY
 }
 
 port_in_use() {
+  # SO_REUSEADDR as the server sets it: a port whose old connections sit in TIME_WAIT is free
+  # for a listener, so a restarted cluster keeps its port (without it the probe moved it).
   python3 - "$1" <<'PY'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
