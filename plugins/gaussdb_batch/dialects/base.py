@@ -7,6 +7,7 @@ values are always bound, never pasted. Subclasses override only what differs.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,6 +53,20 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         if empty_is_null is not None:
             self.empty_is_null = empty_is_null
         self.distribute_by = list(distribute_by or [])
+
+    def for_target(self, distribute_by: Sequence[str]) -> Dialect:
+        """This dialect for a target distributed by ``distribute_by`` (itself when not distributed)."""
+        if list(distribute_by) == self.distribute_by:
+            return self
+        other = copy.copy(self)
+        other.distribute_by = list(distribute_by)
+        return other
+
+    def generate_insert_sql(self, table: str, values: Sequence[object], target_fields: Sequence[str] | None,
+                            **kwargs: object) -> str:
+        """DbApiHook.insert_rows' statement: ``table`` and ``target_fields`` come quoted from the hook."""
+        fields = f" ({', '.join(target_fields)})" if target_fields else ""
+        return f"INSERT INTO {table}{fields} VALUES ({', '.join(['%s'] * len(values))})"
 
     # ------------------------------------------------------------------ catalog
     def table_columns_sql(self) -> str:

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gaussdb_batch.dialects import get_dialect
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
 from gaussdb_batch.engine.control import (
     adaptive_chunks,
@@ -128,8 +127,9 @@ def measure_backlog(hook: Any, table: TableRef, column: str, watermark: dt.datet
     once the transaction's session is open, so the family probe costs no extra connection.
     """
 
+    dialect = hook.dialect  # detected before the transaction (transactions never nest)
+
     def count(conn: Any) -> tuple[int, dt.datetime]:
-        dialect = get_dialect(hook.dialect_name)
         with conn.cursor() as cur:
             cur.execute(dialect.backlog_sql(table, column), {"watermark": watermark})
             n, now = cur.fetchone()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
-from gaussdb_batch.dialects import Column, Dialect, get_dialect
+from gaussdb_batch.dialects import Column, Dialect
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.engine.state import ADHOC, Owner
@@ -65,11 +65,8 @@ class BatchContext:
 
     @cached_property
     def dialect(self) -> Dialect:
-        hook = self.target_hook
-        options: dict[str, Any] = {"distribute_by": self.spec.target.distribute_by}
-        info = hook.server_info
-        options["empty_is_null"] = bool(getattr(info, "empty_string_is_null", False))
-        return get_dialect(hook.dialect_name, **options)
+        """The target hook's dialect, for this batch's target (its distribution key)."""
+        return self.target_hook.dialect.for_target(self.spec.target.distribute_by)
 
     def tx(self, fn: Callable[[Any], T], *, purpose: str) -> T:
         """One transaction on the target, with the hook's retries of transient errors.

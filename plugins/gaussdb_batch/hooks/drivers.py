@@ -33,6 +33,16 @@ def _dialect_of(conn: Any) -> str:
     return getattr(conn, "gb_dialect", UNKNOWN_DIALECT)
 
 
+def _seen(query: Any, connection: Any, composable: type, render_with: Any) -> None:
+    """Tell statement observers about a statement, as text, whatever the driver was handed."""
+    if observe.has_observers():
+        if isinstance(query, composable):
+            query = query.as_string(render_with)
+        elif isinstance(query, bytes):
+            query = query.decode("utf-8", "replace")
+        observe.notify(query, _dialect_of(connection))
+
+
 class IterableReader(io.RawIOBase):
     """A binary file over an iterable of bytes chunks, buffering at most one chunk."""
 
@@ -122,12 +132,7 @@ class Psycopg2Driver(Driver):
 
         class ObservedCursor(ext.cursor):
             def _seen(self, query: Any) -> None:
-                if observe.has_observers():
-                    if isinstance(query, psycopg2.sql.Composable):
-                        query = query.as_string(self)
-                    elif isinstance(query, bytes):
-                        query = query.decode("utf-8", "replace")
-                    observe.notify(query, _dialect_of(self.connection))
+                _seen(query, self.connection, psycopg2.sql.Composable, self)
 
             def execute(self, query: Any, vars: Any = None) -> Any:  # noqa: A002 - psycopg2's name
                 self._seen(query)
@@ -178,12 +183,7 @@ class Psycopg3Driver(Driver):
         sql_mod = importlib.import_module(f"{module_name}.sql")
 
         def seen(cur: Any, query: Any) -> None:
-            if observe.has_observers():
-                if isinstance(query, sql_mod.Composable):
-                    query = query.as_string(cur.connection)
-                elif isinstance(query, bytes):
-                    query = query.decode("utf-8", "replace")
-                observe.notify(query, _dialect_of(cur.connection))
+            _seen(query, cur.connection, sql_mod.Composable, cur.connection)
 
         class ObservedCursor(module.ClientCursor):
             def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:

@@ -107,6 +107,14 @@ class GaussDBHook(DbApiHook):
         """'gaussdb' or 'postgres': the ``dialect`` extra when set, else the detected family."""
         return self.settings.dialect or self.server_info.family
 
+    @cached_property
+    def dialect(self) -> Any:  # type: ignore[override]  # this project's Dialect, as PostgresHook returns its own
+        """The SQL dialect of the server behind this connection (gaussdb_batch.dialects), one per hook."""
+        from gaussdb_batch.dialects import get_dialect
+
+        info = self.server_info
+        return get_dialect(self.dialect_name, empty_is_null=bool(info.empty_string_is_null))
+
     def session(self) -> Any:
         """The hook's reusable session, reopened when it died."""
         if self._session is None or not self.driver.is_alive(self._session):

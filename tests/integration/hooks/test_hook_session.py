@@ -91,8 +91,11 @@ def test_detects_postgres_and_leaves_the_session_clean(make_hook, driver):
 
 
 def test_dialect_extra_overrides_detection(make_hook):
+    from gaussdb_batch.dialects import GaussDBDialect
+
     hook = make_hook(dialect="gaussdb")
     assert hook.dialect_name == "gaussdb"
+    assert isinstance(hook.dialect, GaussDBDialect) and hook.dialect is hook.dialect  # the project's, one per hook
     assert hook.server_info.family == "postgres"
     conn = hook.get_conn()
     assert conn.gb_dialect == "gaussdb"
