@@ -542,8 +542,12 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
 
     # ------------------------------------------------------------------ checks
     def _chunk_of_seq(self) -> str:
-        """The chunk number of a landed row, for a group of consecutive, equal-sized chunks."""
-        return f"%(first)s + (s.{_q(SEQ)} - %(lo)s) / %(size)s"
+        """The chunk number of a landed row, for a group of consecutive, equal-sized chunks.
+
+        ``div()`` on numeric, never ``/`` between integers: on openGauss ``int / int`` is float8,
+        which would give every row a group of its own and blind the check.
+        """
+        return f"%(first)s + CAST(div(s.{_q(SEQ)} - %(lo)s, %(size)s) AS bigint)"
 
     def landing_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
         """Per chunk of a group: count and summed row hash of the landed rows, rejects excluded.

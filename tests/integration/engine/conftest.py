@@ -11,6 +11,8 @@ import pytest
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.spec import parse_spec
 from gaussdb_batch.hooks.gaussdb import GaussDBHook
+from tests.integration.opengauss_semantics import SEARCH_PATH as OPENGAUSS_SEARCH_PATH
+from tests.integration.opengauss_semantics import install as install_opengauss_semantics
 
 ORDERS_DDL = """
 CREATE TABLE {t} (
@@ -41,14 +43,27 @@ def dialect_name(request) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def opengauss_semantics(target_dsn, source_dsn) -> list[str]:
+    """openGauss's operators installed in both test databases; returns the search_path that selects them."""
+    for dsn in (target_dsn, source_dsn):
+        install_opengauss_semantics(dsn)
+    return OPENGAUSS_SEARCH_PATH
+
+
 @pytest.fixture
-def conns(pg_env, dialect_name, monkeypatch):
+def conns(pg_env, dialect_name, monkeypatch, opengauss_semantics):
+    """Connections gb_target / gb_source; gaussdb-dialect sessions run under openGauss semantics."""
+    extra: dict = {"dialect": dialect_name}
+    if dialect_name == "gaussdb":
+        extra["search_path"] = opengauss_semantics
+
     def conn(db: str) -> str:
         return json.dumps({
             "conn_type": "gaussdb", "host": pg_env["GAUSSDB_BATCH_PG_HOST"],
             "port": int(pg_env["GAUSSDB_BATCH_PG_PORT"]), "login": pg_env["GAUSSDB_BATCH_PG_USER"],
             "password": pg_env["GAUSSDB_BATCH_PG_PASSWORD"], "schema": db,
-            "extra": {"dialect": dialect_name},
+            "extra": extra,
         })
 
     monkeypatch.setenv("AIRFLOW_CONN_GB_TARGET", conn("gbtarget"))

@@ -140,3 +140,11 @@ def test_no_shape_uses_a_construct_gaussdb_rejects(gauss):
 def test_identifiers_from_outside_are_refused(gauss, bad):
     with pytest.raises(IdentifierError):
         gauss.create_landing_sql(L, [Column(bad, "text", True)])
+
+
+def test_chunk_numbers_are_exact_integer_arithmetic(gauss):
+    """No ``/`` between integers (float8 on openGauss): the chunk of a landed row is div() on numeric."""
+    sql = gauss.landing_fingerprints_sql("gaussdb_batch", L, COLS)
+    assert sql.startswith('SELECT %(first)s + CAST(div(s."_gb_seq" - %(lo)s, %(size)s) AS bigint), count(*), ')
+    for shape in _all_shapes(gauss):
+        assert " / " not in shape, shape
