@@ -49,9 +49,12 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
     #: '' is NULL on the server (GaussDB compatibility mode A): fingerprints must fold them.
     empty_is_null = False
 
-    def __init__(self, *, empty_is_null: bool | None = None, distribute_by: Sequence[str] | None = None):
+    def __init__(self, *, empty_is_null: bool | None = None, distribute_by: Sequence[str] | None = None,
+                 skip_locked: bool = True):
         if empty_is_null is not None:
             self.empty_is_null = empty_is_null
+        #: The server has ``FOR UPDATE SKIP LOCKED`` (openGauss only from 3.1.0).
+        self.skip_locked = skip_locked
         self.distribute_by = list(distribute_by or [])
 
     def for_target(self, distribute_by: Sequence[str]) -> Dialect:
@@ -362,6 +365,24 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
             f"SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi, clock_timestamp() FROM {_q(schema)}.chunks "
             "WHERE run_id = %(run_id)s AND status = %(pending)s "
             "ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED"
+        )
+
+    def pending_chunks_sql(self, schema: str) -> str:
+        """Pending chunk numbers in order: the candidates of a claim without SKIP LOCKED."""
+        return (f"SELECT chunk_no FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s AND status = %(pending)s"
+                " ORDER BY chunk_no")
+
+    def claim_chunk_by_lock_sql(self, schema: str) -> str:
+        """Claim one given chunk without SKIP LOCKED (openGauss before 3.1.0): one row or none.
+
+        A chunk another lane holds fails ``pg_try_advisory_xact_lock`` (key run_id, chunk_no) and
+        is passed over without waiting; one that lane committed meanwhile is re-checked by
+        ``FOR UPDATE`` (its status is no longer pending), so two lanes never get one chunk.
+        """
+        return (
+            f"SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi, clock_timestamp() FROM {_q(schema)}.chunks "
+            "WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s AND status = %(pending)s "
+            "AND pg_try_advisory_xact_lock(CAST(%(run_id)s AS integer), chunk_no) FOR UPDATE"
         )
 
     def finish_chunk_sql(self, schema: str) -> str:

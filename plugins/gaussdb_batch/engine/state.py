@@ -281,8 +281,18 @@ def insert_chunk(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, seq_lo
 def claim(cur: Any, ctx: BatchContext, run_id: int) -> ClaimedChunk | None:
     """Fence (shared), then lock the next pending chunk; other lanes skip it."""
     fence(cur, ctx, run_id, RunStatus.LOADING, shared=True)
-    cur.execute(ctx.dialect.claim_chunk_sql(ctx.schema), {"run_id": run_id, "pending": ChunkStatus.PENDING.value})
-    row = cur.fetchone()
+    d, params = ctx.dialect, {"run_id": run_id, "pending": ChunkStatus.PENDING.value}
+    if d.skip_locked:
+        cur.execute(d.claim_chunk_sql(ctx.schema), params)
+        row = cur.fetchone()
+    else:  # no SKIP LOCKED on this server: try the pending chunks one by one under an advisory lock
+        cur.execute(d.pending_chunks_sql(ctx.schema), params)
+        row = None
+        for (no,) in cur.fetchall():
+            cur.execute(d.claim_chunk_by_lock_sql(ctx.schema), {**params, "chunk_no": no})
+            row = cur.fetchone()
+            if row is not None:
+                break
     return ClaimedChunk(row[0], row[1], row[2], row[5]) if row else None
 
 

@@ -28,6 +28,27 @@ class ServerInfo:
     compatibility: str | None
 
     @property
+    def release(self) -> tuple[int, ...] | None:
+        """openGauss release (3, 1, 0) from opengauss_version(); GaussDB kernel versions (503, ...) as they are."""
+        import re
+
+        if self.family != GAUSSDB:
+            return None
+        m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", self.version)
+        return tuple(int(x) for x in m.groups() if x is not None) if m else None
+
+    @property
+    def supports_skip_locked(self) -> bool:
+        """``FOR UPDATE SKIP LOCKED``: PostgreSQL, openGauss >= 3.1.0 (absent from gram.y up to 3.0.x),
+        GaussDB kernels 503 and later (inferred: built on openGauss 3.1+). Unknown: assume absent."""
+        if self.family != GAUSSDB:
+            return True
+        r = self.release
+        if r is None:
+            return False
+        return r >= (3, 1) if r[0] < 100 else r[0] >= 503
+
+    @property
     def empty_string_is_null(self) -> bool:
         """True in A compatibility mode, where '' and NULL are the same value."""
         return self.compatibility == "A"

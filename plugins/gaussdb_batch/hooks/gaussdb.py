@@ -113,7 +113,9 @@ class GaussDBHook(DbApiHook):
         from gaussdb_batch.dialects import get_dialect
 
         info = self.server_info
-        return get_dialect(self.dialect_name, empty_is_null=bool(info.empty_string_is_null))
+        skip_locked = self.settings.skip_locked
+        return get_dialect(self.dialect_name, empty_is_null=bool(info.empty_string_is_null),
+                           skip_locked=info.supports_skip_locked if skip_locked is None else skip_locked)
 
     def session(self) -> Any:
         """The hook's reusable session, reopened when it died."""

@@ -69,6 +69,8 @@ class SessionSettings:
 
     driver: str = "psycopg2"
     dialect: str | None = None
+    #: Force the claim without SKIP LOCKED (what openGauss before 3.1.0 gets); None: from detection.
+    skip_locked: bool | None = None
     statement_timeout: str = "30min"
     idle_in_transaction_timeout: str = "60s"
     search_path: tuple[str, ...] = ()
@@ -104,6 +106,7 @@ class SessionSettings:
         return cls(
             driver=str(extra.get("driver", "psycopg2")),
             dialect=dialect,
+            skip_locked=None if extra.get("skip_locked") is None else _flag(extra["skip_locked"]),
             statement_timeout=duration(extra.get("statement_timeout", cls.statement_timeout), what="statement_timeout"),
             idle_in_transaction_timeout=duration(
                 extra.get("idle_in_transaction_timeout", cls.idle_in_transaction_timeout),

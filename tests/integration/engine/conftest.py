@@ -52,9 +52,15 @@ def opengauss_semantics(target_dsn, source_dsn) -> list[str]:
 
 
 @pytest.fixture
-def conns(pg_env, dialect_name, monkeypatch, opengauss_semantics):
+def conn_extra() -> dict:
+    """Extra connection extras for a test (parametrize it to change the hook's behaviour)."""
+    return {}
+
+
+@pytest.fixture
+def conns(pg_env, dialect_name, monkeypatch, opengauss_semantics, conn_extra):
     """Connections gb_target / gb_source; gaussdb-dialect sessions run under openGauss semantics."""
-    extra: dict = {"dialect": dialect_name}
+    extra: dict = {"dialect": dialect_name, **conn_extra}
     if dialect_name == "gaussdb":
         extra["search_path"] = opengauss_semantics
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import psycopg2
+import pytest
 
 from gaussdb_batch.checks.reconcile import check_run
 from gaussdb_batch.engine.extract import extract
@@ -94,6 +95,7 @@ def test_lane_killed_mid_chunk_then_resumed_loses_and_duplicates_nothing(
     assert check_run(ctx, ex.run_id).mismatched_first_pass == []
 
 
+@pytest.mark.parametrize("conn_extra", [{}, {"skip_locked": False}], ids=["skip_locked", "advisory_claim"])
 def test_concurrent_lanes_never_load_the_same_chunk(spec_data, make_ctx, orders, source_dsn, target_dsn, schemas):
     with psycopg2.connect(source_dsn) as c, c.cursor() as cur:
         make_orders(cur, orders, 2000)

@@ -148,3 +148,26 @@ def test_chunk_numbers_are_exact_integer_arithmetic(gauss):
     assert sql.startswith('SELECT %(first)s + CAST(div(s."_gb_seq" - %(lo)s, %(size)s) AS bigint), count(*), ')
     for shape in _all_shapes(gauss):
         assert " / " not in shape, shape
+
+
+@pytest.mark.parametrize(
+    ("version", "skip_locked"),
+    [("3.0.3", False), ("3.1.0", True), ("5.0.3", True), ("7.0.0-RC2", True), ("2.1.0", False),
+     ("gaussdb (GaussDB Kernel 505.2.0 build 1)", True), ("unknown", False)],
+)
+def test_skip_locked_only_from_opengauss_3_1(version, skip_locked):
+    from gaussdb_batch.hooks.detect import ServerInfo
+
+    assert ServerInfo("gaussdb", version, "PG").supports_skip_locked is skip_locked
+    assert ServerInfo("postgres", "PostgreSQL 15.18", None).supports_skip_locked
+
+
+def test_claim_without_skip_locked_takes_an_advisory_lock_per_chunk():
+    d = get_dialect("gaussdb", skip_locked=False)
+    assert d.claim_chunk_by_lock_sql("gaussdb_batch") == (
+        'SELECT chunk_no, seq_lo, seq_hi, key_lo, key_hi, clock_timestamp() FROM "gaussdb_batch".chunks '
+        "WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s AND status = %(pending)s "
+        "AND pg_try_advisory_xact_lock(CAST(%(run_id)s AS integer), chunk_no) FOR UPDATE"
+    )
+    for sql in (d.claim_chunk_by_lock_sql("s"), d.pending_chunks_sql("s")):
+        assert forbidden_gaussdb_constructs(sql) == [] and "SKIP LOCKED" not in sql
