@@ -1,9 +1,11 @@
 """The engine's fixtures (tables in scratch schemas, connections, specs), shared here."""
 
 from tests.integration.engine.conftest import (  # noqa: F401  (pytest finds fixtures by name)
+    conn_extra,
     conns,
     dialect_name,
     make_ctx,
+    opengauss_semantics,
     orders,
     schemas,
     spec_data,
