@@ -75,8 +75,8 @@ checks:
     o_totalprice: {{min: 0}}
 """
 
-# The same batch in append mode into a table without any key constraint: a chunk written
-# twice would show as duplicate rows (the crash test of the Celery workers uses it).
+# The same batch in append mode into a table without any key constraint (a plain index on the
+# key, which every target needs): a chunk written twice would show as duplicate rows (the crash test of the Celery workers uses it).
 APPEND_DAG_ID = "e2e_orders_append"
 APPEND_SPEC = SPEC.replace(f"name: {DAG_ID}", f"name: {APPEND_DAG_ID}").replace(
     "target: {conn_id: e2e_target, table: tpch.orders}", "target: {conn_id: e2e_target, table: e2e.orders_append}").replace("mode: upsert", "mode: append").replace(
@@ -95,6 +95,7 @@ CREATE TRIGGER e2e_slow_row BEFORE INSERT ON tpch.orders
   FOR EACH ROW EXECUTE FUNCTION tpch.e2e_slow_row();
 CREATE SCHEMA IF NOT EXISTS e2e;
 CREATE TABLE IF NOT EXISTS e2e.orders_append (LIKE tpch.orders);
+CREATE INDEX IF NOT EXISTS orders_append_key ON e2e.orders_append (o_orderkey);  -- not unique
 DROP TRIGGER IF EXISTS e2e_slow_row ON e2e.orders_append;
 CREATE TRIGGER e2e_slow_row BEFORE INSERT ON e2e.orders_append
   FOR EACH ROW EXECUTE FUNCTION tpch.e2e_slow_row();
