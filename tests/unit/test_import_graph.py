@@ -16,10 +16,7 @@ PACKAGE = Path(gaussdb_batch.__file__).resolve().parent
 
 #: Private names still imported across modules, each waiting on a module another change owns.
 #: Remove an entry when its name goes public; adding one needs a reason here.
-KNOWN_PRIVATE: set[tuple[str, str, str]] = {
-    # operators/batch.py is being rewritten; BacklogSensor subclasses its operator base.
-    ("gaussdb_batch.operators.adaptive", "gaussdb_batch.operators.batch", "_BatchOperator"),
-}
+KNOWN_PRIVATE: set[tuple[str, str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from gaussdb_batch import metrics
-from gaussdb_batch.operators.batch import FinalizeOperator, _BatchOperator, fail_fast
+from gaussdb_batch.operators.batch import FinalizeOperator, BatchOperator, fail_fast
 
 
-class BacklogSensor(_BatchOperator):
+class BacklogSensor(BatchOperator):
     """Wait (deferred) until the source has rows past the watermark; return the interval to load.
 
     Returns ``{"start", "end", "backlog", "period", "polls"}``: ``start``/``end`` (ISO) feed

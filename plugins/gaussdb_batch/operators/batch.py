@@ -30,7 +30,7 @@ def fail_fast(execute: Callable) -> Callable:
     """Permanent errors fail the task without retries, with the engine's message."""
 
     @functools.wraps(execute)
-    def wrapper(self: _BatchOperator, context: Any) -> Any:
+    def wrapper(self: BatchOperator, context: Any) -> Any:
         self._owner = Owner.from_context(context)
         try:
             return execute(self, context)
@@ -79,7 +79,7 @@ def data_interval(context: Any) -> tuple[dt.datetime, dt.datetime]:
     return _as_datetime(start, "data_interval_start"), _as_datetime(end, "data_interval_end")
 
 
-class _BatchOperator(BaseOperator):
+class BatchOperator(BaseOperator):
     ui_color = "#e8f1fb"
 
     def __init__(self, *, spec: BatchSpec, **kwargs: Any) -> None:
@@ -101,7 +101,7 @@ class _BatchOperator(BaseOperator):
             self._context_obj = None
 
 
-class _RunOperator(_BatchOperator):
+class _RunOperator(BatchOperator):
     """An operator acting on one run of the batch: ``run_id`` is templated (usually extract's XCom)."""
 
     template_fields: tuple[str, ...] = ("run_id",)
@@ -111,7 +111,7 @@ class _RunOperator(_BatchOperator):
         self.run_id = run_id
 
 
-class ExtractOperator(_BatchOperator):
+class ExtractOperator(BatchOperator):
     """Land the run's data interval in the target database and plan its chunks; returns the run id.
 
     ``interval`` (templated; e.g. the XCom of an adaptive sensor) is a mapping with ISO
