@@ -22,6 +22,10 @@ BIN="/usr/lib/postgresql/$PGVER/bin"
 SUPERPW="${GAUSSDB_BATCH_PG_SUPERPASSWORD:-postgres_local}"
 APPUSER="${GAUSSDB_BATCH_PG_USER:-gaussdb_batch}"
 APPPW="${GAUSSDB_BATCH_PG_PASSWORD:-gaussdb_batch_local}"
+# A second login for drivers that cannot answer SCRAM (async_gaussdb): its password is
+# always stored as md5, whatever the cluster's password_encryption; its sessions act as
+# $APPUSER (same objects, same privileges).
+MD5USER="${APPUSER}_md5"
 DATABASES="gbsource gbtarget gbairflow"
 
 log() { printf '[localdb] %s\n' "$*" >&2; }
@@ -108,6 +112,13 @@ CONF
 SELECT 'CREATE ROLE $APPUSER LOGIN CREATEDB PASSWORD ''$APPPW'''
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$APPUSER')\gexec
 ALTER ROLE $APPUSER PASSWORD '$APPPW';
+SELECT 'CREATE ROLE $MD5USER LOGIN'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$MD5USER')\gexec
+SET password_encryption = 'md5';
+SET client_min_messages = warning;
+ALTER ROLE $MD5USER PASSWORD '$APPPW';
+GRANT $APPUSER TO $MD5USER;
+ALTER ROLE $MD5USER SET role = '$APPUSER';
 SQL
   for db in $DATABASES; do
     psql_super -d postgres <<SQL
@@ -125,6 +136,7 @@ export GAUSSDB_BATCH_PG_HOST=127.0.0.1
 export GAUSSDB_BATCH_PG_PORT=$port
 export GAUSSDB_BATCH_PG_USER=$APPUSER
 export GAUSSDB_BATCH_PG_PASSWORD=$APPPW
+export GAUSSDB_BATCH_PG_MD5_USER=$MD5USER
 export GAUSSDB_BATCH_PG_SUPERPASSWORD=$SUPERPW
 ENV
 }

@@ -1,7 +1,9 @@
 """Tell GaussDB/openGauss from PostgreSQL without poisoning the session.
 
 ``server_version`` says 9.2.4 on every GaussDB, so the probe asks for functions and
-settings only GaussDB has. Each probe runs under a savepoint: a failing probe on
+settings only GaussDB has, and which of the optional session settings the server
+registers (idle_in_transaction_session_timeout is missing on old and distributed
+builds, session_timeout on PostgreSQL). Each probe runs under a savepoint: a failing probe on
 PostgreSQL rolls back to it instead of aborting the transaction, and the probe
 transaction is rolled back at the end, leaving the session idle and clean.
 """
@@ -9,8 +11,10 @@ transaction is rolled back at the end, leaving the session idle and clean.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from gaussdb_batch.hooks.session import OPTIONAL_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,8 @@ class ServerInfo:
     family: str
     version: str
     compatibility: str | None
+    #: The OPTIONAL_SETTINGS this server has.
+    settings: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def release(self) -> tuple[int, ...] | None:
@@ -74,6 +80,8 @@ def probe_server(conn: Any, error: type[Exception]) -> ServerInfo:
             version_text = str(cur.fetchone()[0])
             og_version = _try_scalar(cur, "SELECT opengauss_version()", error)
             compatibility = _try_scalar(cur, "SHOW sql_compatibility", error)
+            names = ", ".join(f"'{name}'" for name in OPTIONAL_SETTINGS)
+            present = _try_scalar(cur, f"SELECT string_agg(name, ',') FROM pg_settings WHERE name IN ({names})", error)
     finally:
         conn.rollback()
     is_gauss = og_version is not None or any(m in version_text.lower() for m in _GAUSS_MARKERS)
@@ -81,6 +89,7 @@ def probe_server(conn: Any, error: type[Exception]) -> ServerInfo:
         family=GAUSSDB if is_gauss else POSTGRES,
         version=og_version or version_text,
         compatibility=compatibility.upper() if compatibility else None,
+        settings=frozenset(present.split(",")) if present else frozenset(),
     )
     if info.empty_string_is_null:
         log.warning(

@@ -1,17 +1,19 @@
-"""One interface over psycopg2, psycopg 3 and PyPI ``gaussdb`` (a psycopg 3 rename).
+"""One interface over psycopg2, psycopg 3, PyPI ``gaussdb`` and PyPI ``async_gaussdb``.
 
 The hook and the engine never touch driver specifics: connect, COPY in/out, the
-SQLSTATE attribute (``pgcode`` vs ``sqlstate``) and liveness go through a Driver.
-psycopg 3 runs with client-side binding (``ClientCursor``) so that ``%s`` parameters
-behave as with psycopg2 (same SQL text on the wire, several statements per execute).
-Cursors made here report every statement to gaussdb_batch.hooks.observe.
+SQLSTATE attribute (``pgcode`` vs ``sqlstate``), cancel and liveness go through a
+Driver. Every driver binds client-side (psycopg 3 through ``ClientCursor``,
+``async_gaussdb`` through gaussdb_batch.hooks.literals) so ``%s`` parameters behave as
+with psycopg2: the same SQL text on the wire, several statements per execute.
+Cursors made here report every statement to gaussdb_batch.hooks.observe; the wrapper
+that does it is written once (``observed_cursor_class``) for all drivers.
 """
 
 from __future__ import annotations
 
 import io
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, Union
 
 from gaussdb_batch.hooks import observe
@@ -33,14 +35,46 @@ def _dialect_of(conn: Any) -> str:
     return getattr(conn, "gb_dialect", UNKNOWN_DIALECT)
 
 
-def _seen(query: Any, connection: Any, composable: type, render_with: Any) -> None:
-    """Tell statement observers about a statement, as text, whatever the driver was handed."""
-    if observe.has_observers():
-        if isinstance(query, composable):
-            query = query.as_string(render_with)
-        elif isinstance(query, bytes):
-            query = query.decode("utf-8", "replace")
-        observe.notify(query, _dialect_of(connection))
+def _as_text(query: Any, cursor: Any, composable: tuple[type, ...], context: Callable[[Any], Any]) -> str:
+    if composable and isinstance(query, composable):
+        return str(query.as_string(context(cursor)))
+    if isinstance(query, bytes):
+        return query.decode("utf-8", "replace")
+    return str(query)
+
+
+def observed_cursor_class(
+    base: type,
+    methods: tuple[str, ...],
+    *,
+    composable: tuple[type, ...] = (),
+    context: Callable[[Any], Any] = lambda cur: cur,
+) -> type:
+    """A subclass of a driver's cursor whose ``methods`` show their SQL (first argument) to observers.
+
+    ``composable`` are the driver's ``sql.Composable`` classes, rendered with
+    ``context(cursor)`` (psycopg2 renders against the cursor, psycopg 3 against the
+    connection) only when somebody listens.
+    """
+
+    def wrap(name: str) -> Callable[..., Any]:
+        original = getattr(base, name)
+
+        def method(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            if observe.has_observers():
+                observe.notify(_as_text(query, self, composable, context), _dialect_of(self.connection))
+            return original(self, query, *args, **kwargs)
+
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = original.__doc__
+        return method
+
+    return type(f"Observed{base.__name__}", (base,), {name: wrap(name) for name in methods})
+
+
+def observed_connection_class(base: type) -> type:
+    """A subclass of a driver's connection that carries the dialect name observers report."""
+    return type(f"Observed{base.__name__}", (base,), {"gb_dialect": UNKNOWN_DIALECT})
 
 
 class IterableReader(io.RawIOBase):
@@ -129,28 +163,10 @@ class Psycopg2Driver(Driver):
         import psycopg2.sql
 
         self.module = psycopg2
-
-        class ObservedCursor(ext.cursor):
-            def _seen(self, query: Any) -> None:
-                _seen(query, self.connection, psycopg2.sql.Composable, self)
-
-            def execute(self, query: Any, vars: Any = None) -> Any:  # noqa: A002 - psycopg2's name
-                self._seen(query)
-                return super().execute(query, vars)
-
-            def executemany(self, query: Any, vars_list: Any) -> Any:
-                self._seen(query)
-                return super().executemany(query, vars_list)
-
-            def copy_expert(self, sql: Any, file: Any, size: int = 8192) -> Any:
-                self._seen(sql)
-                return super().copy_expert(sql, file, size)
-
-        class ObservedConnection(ext.connection):
-            gb_dialect = UNKNOWN_DIALECT
-
-        self._cursor = ObservedCursor
-        self._connection = ObservedConnection
+        self._cursor = observed_cursor_class(
+            ext.cursor, ("execute", "executemany", "copy_expert"), composable=(psycopg2.sql.Composable,)
+        )
+        self._connection = observed_connection_class(ext.connection)
 
     def connect(self, params: dict[str, Any]) -> Any:
         conn = self.module.connect(connection_factory=self._connection, cursor_factory=self._cursor, **params)
@@ -181,28 +197,13 @@ class Psycopg3Driver(Driver):
         self.name = module_name
         self.module = module = importlib.import_module(module_name)
         sql_mod = importlib.import_module(f"{module_name}.sql")
-
-        def seen(cur: Any, query: Any) -> None:
-            _seen(query, cur.connection, sql_mod.Composable, cur.connection)
-
-        class ObservedCursor(module.ClientCursor):
-            def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-                seen(self, query)
-                return super().execute(query, params, **kwargs)
-
-            def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:
-                seen(self, query)
-                return super().executemany(query, params_seq, **kwargs)
-
-            def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
-                seen(self, statement)
-                return super().copy(statement, params, **kwargs)
-
-        class ObservedConnection(module.Connection):
-            gb_dialect = UNKNOWN_DIALECT
-
-        self._cursor = ObservedCursor
-        self._connection = ObservedConnection
+        self._cursor = observed_cursor_class(
+            module.ClientCursor,
+            ("execute", "executemany", "copy"),
+            composable=(sql_mod.Composable,),
+            context=lambda cur: cur.connection,
+        )
+        self._connection = observed_connection_class(module.Connection)
 
     def connect(self, params: dict[str, Any]) -> Any:
         return self._connection.connect(autocommit=False, cursor_factory=self._cursor, **params)
@@ -234,18 +235,103 @@ class Psycopg3Driver(Driver):
         getattr(conn, "cancel_safe", conn.cancel)()
 
 
-DRIVER_NAMES = ("psycopg2", "psycopg", "gaussdb")
+def _startup_settings(params: dict[str, Any]) -> dict[str, str]:
+    """application_name and the ``-c name=value`` pairs of a libpq ``options`` string."""
+    settings = {"application_name": str(params["application_name"])} if params.get("application_name") else {}
+    words, word, escaped = [], "", False
+    for ch in str(params.get("options") or ""):
+        if escaped:
+            word, escaped = word + ch, False
+        elif ch == "\\":
+            escaped = True
+        elif ch == " ":
+            words.append(word)
+            word = ""
+        else:
+            word += ch
+    words.append(word)
+    words = [w for w in words if w]
+    for flag, pair in zip(words[::2], words[1::2]):
+        if flag != "-c" or "=" not in pair:
+            raise ValueError(f"unsupported startup option {flag!r}: only '-c name=value' pairs are sent")
+        name, _, value = pair.partition("=")
+        settings[name] = value
+    return settings
+
+
+class AsyncGaussDBDriver(Driver):
+    """PyPI ``async_gaussdb`` (asyncpg fork): answers openGauss sha256 without any libpq.
+
+    It speaks protocol 3.51 and cannot answer PostgreSQL's SCRAM (both use request code
+    10): test it against a PostgreSQL user with an md5 password. Its synchronous face is
+    gaussdb_batch.hooks.agdb.
+    """
+
+    name = "async_gaussdb"
+
+    def __init__(self) -> None:
+        from gaussdb_batch.hooks import agdb
+
+        self.module = agdb
+        self._cursor = observed_cursor_class(agdb.Cursor, ("execute", "executemany", "copy_from", "copy_to"))
+        self._connection = observed_connection_class(agdb.Connection)
+
+    def connect(self, params: dict[str, Any]) -> Any:
+        from urllib.parse import urlencode
+
+        ssl_params = {k: params[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl") if k in params}
+        return self.module.connect(
+            host=params.get("host"),
+            port=params.get("port"),
+            dbname=params.get("dbname"),
+            user=params.get("user"),
+            password=params.get("password"),
+            server_settings=_startup_settings(params),
+            connect_timeout=float(params.get("connect_timeout") or 60),
+            keepalives=(
+                (int(params["keepalives_idle"]), int(params["keepalives_interval"]), int(params["keepalives_count"]))
+                if params.get("keepalives")
+                else None
+            ),
+            target_session_attrs=params.get("target_session_attrs"),
+            dsn="gaussdb://?" + urlencode(ssl_params) if ssl_params else None,
+            connection_factory=self._connection,
+            cursor_factory=self._cursor,
+        )
+
+    def copy_in(self, cursor: Any, sql: str, source: CopySource) -> int:
+        return int(cursor.copy_from(sql, _chunks_or_file(source)))
+
+    def copy_out(self, cursor: Any, sql: str, sink: IO[bytes]) -> int:
+        return int(cursor.copy_to(sql, sink))
+
+    def sqlstate(self, exc: BaseException) -> str | None:
+        return getattr(exc, "sqlstate", None)
+
+    def is_alive(self, conn: Any) -> bool:
+        return conn.closed == 0
+
+
+#: What the ``driver`` extra accepts; ``auto`` is resolved per server by gaussdb_batch.hooks.auth.
+DRIVER_NAMES = ("psycopg2", "psycopg", "gaussdb", "async_gaussdb")
+AUTO = "auto"
 _cache: dict[str, Driver] = {}
 
 
 def get_driver(name: str) -> Driver:
     """The Driver for a connection's ``driver`` extra (created once per process)."""
     if name not in DRIVER_NAMES:
-        raise ValueError(f"Connection extra driver={name!r} is not supported; use one of {', '.join(DRIVER_NAMES)}")
+        choices = ", ".join((AUTO, *DRIVER_NAMES))
+        raise ValueError(f"Connection extra driver={name!r} is not supported; use one of {choices}")
     if name not in _cache:
         if name == "gaussdb":
             ensure_gaussdb_driver_usable()
-        _cache[name] = Psycopg2Driver() if name == "psycopg2" else Psycopg3Driver(name)
+        if name == "psycopg2":
+            _cache[name] = Psycopg2Driver()
+        elif name == "async_gaussdb":
+            _cache[name] = AsyncGaussDBDriver()
+        else:
+            _cache[name] = Psycopg3Driver(name)
     return _cache[name]
 
 

@@ -1,9 +1,10 @@
 """GaussDBHook: the only door to GaussDB / openGauss (and PostgreSQL, its stand-in).
 
-It owns what every caller would otherwise get subtly wrong: the driver, session
-settings (timeouts with units, application_name, search_path), server detection,
-error classification by SQLSTATE and bounded retries of whole transactions. It never
-logs bound parameter values: rows are customer data.
+It owns what every caller would otherwise get subtly wrong: the driver (``auto`` asks
+the server how it authenticates), session settings (timeouts with units,
+application_name, search_path, set only where the detected server has them), server
+detection, error classification by SQLSTATE and bounded retries of whole
+transactions. It never logs bound parameter values: rows are customer data.
 """
 
 from __future__ import annotations
@@ -11,22 +12,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from more_itertools import chunked
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
+from gaussdb_batch.hooks.auth import cached_probe, driver_for
+from gaussdb_batch.hooks.dbapi import Connection
 from gaussdb_batch.hooks.detect import ServerInfo, probe_server
-from gaussdb_batch.hooks.drivers import Driver, get_driver
+from gaussdb_batch.hooks.drivers import AUTO, Driver, get_driver
 from gaussdb_batch.hooks.retry import run_with_retries, to_db_error
 from gaussdb_batch.hooks.session import RetryPolicy, SessionSettings
 from gaussdb_batch.identifiers import TableRef, quote_ident
+
+if TYPE_CHECKING:
+    from gaussdb_batch.dialects import Dialect
 
 T = TypeVar("T")
 
 
 class GaussDBHook(DbApiHook):
-    """Interact with GaussDB / openGauss through psycopg2, psycopg 3 or PyPI ``gaussdb``.
+    """Interact with GaussDB / openGauss through async_gaussdb, psycopg2, psycopg 3 or PyPI ``gaussdb``.
 
     Connection extras are documented in docs/connection.md. ``get_conn()`` returns a new,
     fully configured DB-API connection owned by the caller; ``run_in_transaction`` uses
@@ -47,7 +53,22 @@ class GaussDBHook(DbApiHook):
         super().__init__(*args, **kwargs)
         self.database = database
         self._server_info: ServerInfo | None = None
-        self._session: Any = None
+        self._session: Connection | None = None
+
+    # -- the connection form (Airflow 3.3 reads the same data from the provider metadata) ----
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the gaussdb connection form: label, hint and JSON schema per extra."""
+        from gaussdb_batch.hooks.form import CONN_FIELDS
+
+        return {name: dict(field) for name, field in CONN_FIELDS.items()}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabelled and pre-filled standard fields of the gaussdb connection form."""
+        from gaussdb_batch.hooks.form import UI_FIELD_BEHAVIOUR
+
+        return {key: value.copy() for key, value in UI_FIELD_BEHAVIOUR.items()}
 
     # -- configuration -------------------------------------------------------------
     @cached_property
@@ -57,8 +78,30 @@ class GaussDBHook(DbApiHook):
 
     @cached_property
     def driver(self) -> Driver:
-        """The driver chosen by the ``driver`` extra (``gaussdb`` is probed in a child first)."""
-        return get_driver(self.settings.driver)
+        """The driver of the ``driver`` extra; for ``auto`` the one that answers the server's auth.
+
+        ``gaussdb`` is probed in a child process first (it can crash with a stock libpq).
+        """
+        name = self.settings.driver
+        if name == AUTO:
+            name = self._auto_driver_name()
+        return get_driver(name)
+
+    def _auto_driver_name(self) -> str:
+        conn = self.connection
+        host = (conn.host or "").split(",")[0].strip()
+        if not host or host.startswith("/"):
+            return "psycopg2"  # a Unix socket: libpq's ground, and where local trust lives
+        port = int(str(conn.port).split(",")[0]) if conn.port else 5432
+        user, dbname = conn.login or "", self.database or conn.schema or conn.login or ""
+        probe = cached_probe(
+            host, port, user, dbname,
+            timeout=float(self.settings.connect_timeout), sslmode=self.settings.passthrough.get("sslmode"),
+        )  # fmt: skip
+        name = driver_for(probe, where=f"The server at {host}:{port}", user=user)
+        self.log.info("Connection %s: the server asks for %s authentication; using driver %s",
+                      getattr(conn, "conn_id", "?"), probe.method, name)  # fmt: skip
+        return name
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -76,23 +119,40 @@ class GaussDBHook(DbApiHook):
         )
 
     # -- sessions ----------------------------------------------------------------------
-    def get_conn(self) -> Any:
-        """A new session with every setting applied, autocommit off; the caller closes it."""
+    def get_conn(self) -> Connection:
+        """A new session with every setting applied, autocommit off; the caller closes it.
+
+        Settings every server accepts go first (startup packet, then search_path); the
+        server is probed once per hook; then the settings it has are set, in one statement.
+        """
         conn = self.driver.connect(self.connect_params())
         try:
             if self.settings.dialect:
                 conn.gb_dialect = self.settings.dialect
-            if self.settings.session_setup == "set":
-                with conn.cursor() as cur:
-                    cur.execute(self.settings.set_statement())
-                conn.commit()
             if self._server_info is None:
+                self._apply(conn, self.settings.universal_plan())
                 self._server_info = probe_server(conn, self.driver.Error)
+                self._apply(conn, self._optional_plan(self._server_info))
+            else:
+                self._apply(conn, self.settings.universal_plan() + self._optional_plan(self._server_info))
             conn.gb_dialect = self.dialect_name
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _optional_plan(self, info: ServerInfo) -> list[tuple[str, str]]:
+        return self.settings.optional_plan(family=info.family, available=info.settings)
+
+    @staticmethod
+    def _apply(conn: Connection, plan: list[tuple[str, str]]) -> None:
+        """Set ``plan`` for the session with set_config (values bound, so no quoting here)."""
+        if not plan:
+            return
+        sql = "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in plan)
+        with conn.cursor() as cur:
+            cur.execute(sql, [item for pair in plan for item in pair])
+        conn.commit()
 
     @property
     def server_info(self) -> ServerInfo:
@@ -108,8 +168,13 @@ class GaussDBHook(DbApiHook):
         return self.settings.dialect or self.server_info.family
 
     @cached_property
-    def dialect(self) -> Any:  # type: ignore[override]  # this project's Dialect, as PostgresHook returns its own
-        """The SQL dialect of the server behind this connection (gaussdb_batch.dialects), one per hook."""
+    def dialect(self) -> Dialect:  # type: ignore[override]  # this project's dialects, not common-sql's
+        """The gaussdb_batch dialect of this server (as PostgresHook returns its own), one per hook.
+
+        Options come from the detected server: ``empty_is_null`` in compatibility mode A,
+        ``skip_locked`` from the version (or the extra). Per-target options
+        (``distribute_by``) belong to the batch context, which narrows it.
+        """
         from gaussdb_batch.dialects import get_dialect
 
         info = self.server_info
@@ -117,7 +182,14 @@ class GaussDBHook(DbApiHook):
         return get_dialect(self.dialect_name, empty_is_null=bool(info.empty_string_is_null),
                            skip_locked=info.supports_skip_locked if skip_locked is None else skip_locked)
 
-    def session(self) -> Any:
+    def _generate_insert_sql(self, table: Any, values: Any, target_fields: Any = None, replace: bool = False,
+                             **kwargs: Any) -> str:  # fmt: skip
+        """Plain INSERT text by common-sql's generic dialect (``self.dialect`` is this project's)."""
+        from airflow.providers.common.sql.dialects.dialect import Dialect as SqlDialect
+
+        return SqlDialect(self).generate_insert_sql(table, values, target_fields, **kwargs)
+
+    def session(self) -> Connection:
         """The hook's reusable session, reopened when it died."""
         if self._session is None or not self.driver.is_alive(self._session):
             self._discard_session()
@@ -156,7 +228,7 @@ class GaussDBHook(DbApiHook):
     # -- transactions with retries ----------------------------------------------------------
     def run_in_transaction(
         self,
-        fn: Callable[[Any], T],
+        fn: Callable[[Connection], T],
         *,
         purpose: str,
         attempts: int | None = None,

@@ -5,6 +5,13 @@ timeout, an application_name naming the Airflow task, and optionally a search_pa
 a stuck batch then shows up in pg_stat_activity with its owner and dies on its own.
 Timeouts are always sent with a unit: openGauss reads a bare number of
 idle_in_transaction_session_timeout as seconds where PostgreSQL reads milliseconds.
+
+Only what every server accepts travels in the startup packet (application_name,
+statement_timeout): an unknown startup option is FATAL, and
+idle_in_transaction_session_timeout is absent before openGauss 3.0.2 and on
+distributed builds. The rest is set once the server is known (``session_plan``),
+skipping what it lacks; on GaussDB that includes ``session_timeout``, so the server
+never closes an idle session the task still holds.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ MAX_APP_NAME_BYTES = 63
 _DURATION_RE = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)$")
 _PASSTHROUGH = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "target_session_attrs")
 DIALECTS = ("gaussdb", "postgres")
+DRIVER_CHOICES = ("auto", "async_gaussdb", "psycopg2", "psycopg", "gaussdb")
+#: GaussDB's ceiling for session_timeout (seconds); 0 disables it.
+MAX_SESSION_TIMEOUT_S = 86400
+#: Settings whose presence the hook checks on the server before setting them.
+OPTIONAL_SETTINGS = ("idle_in_transaction_session_timeout", "session_timeout")
 
 
 def duration(value: object, *, what: str) -> str:
@@ -67,12 +79,14 @@ class RetryPolicy:
 class SessionSettings:
     """Everything the hook reads from a connection's extras (see docs/connection.md)."""
 
-    driver: str = "psycopg2"
+    driver: str = "auto"
     dialect: str | None = None
     #: Force the claim without SKIP LOCKED (what openGauss before 3.1.0 gets); None: from detection.
     skip_locked: bool | None = None
     statement_timeout: str = "30min"
     idle_in_transaction_timeout: str = "60s"
+    #: None: derived from the task's execution_timeout (see ``session_timeout_value``).
+    session_timeout: str | None = None
     search_path: tuple[str, ...] = ()
     application_name: str = APP_PREFIX
     session_setup: str = "options"
@@ -103,8 +117,9 @@ class SessionSettings:
             if "retry_sqlstates" in extra
             else defaults.transient_sqlstates,
         )
+        session_timeout = extra.get("session_timeout")
         return cls(
-            driver=str(extra.get("driver", "psycopg2")),
+            driver=str(extra.get("driver", "auto")),
             dialect=dialect,
             skip_locked=None if extra.get("skip_locked") is None else _flag(extra["skip_locked"]),
             statement_timeout=duration(extra.get("statement_timeout", cls.statement_timeout), what="statement_timeout"),
@@ -112,6 +127,7 @@ class SessionSettings:
                 extra.get("idle_in_transaction_timeout", cls.idle_in_transaction_timeout),
                 what="idle_in_transaction_timeout",
             ),
+            session_timeout=None if session_timeout in (None, "") else duration(session_timeout, what="session_timeout"),
             search_path=_search_path(extra.get("search_path")),
             application_name=str(extra.get("application_name", APP_PREFIX)),
             session_setup=setup,
@@ -123,23 +139,53 @@ class SessionSettings:
             retry=retry,
         )
 
-    def gucs(self) -> list[tuple[str, str]]:
-        """(parameter, value) pairs set in every session; no lock_timeout (GaussDB lacks it)."""
-        pairs = [
-            ("statement_timeout", self.statement_timeout),
-            ("idle_in_transaction_session_timeout", self.idle_in_transaction_timeout),
-        ]
+    def startup_gucs(self) -> list[tuple[str, str]]:
+        """Settings for the startup packet: only those every server family and version accepts."""
+        return [("statement_timeout", self.statement_timeout)] if self.session_setup == "options" else []
+
+    def universal_plan(self) -> list[tuple[str, str]]:
+        """Settings every server has, set right after connecting (before detection reads the catalog)."""
+        pairs: list[tuple[str, str]] = []
+        if self.session_setup == "set":
+            pairs.append(("statement_timeout", self.statement_timeout))
         if self.search_path:
             pairs.append(("search_path", ",".join(_path_item(n) for n in self.search_path)))
         return pairs
 
-    def options(self) -> str:
-        """The libpq ``options`` string: settings travel in the startup packet, no extra round trip."""
-        return " ".join("-c " + f"{name}={value}".replace(" ", "\\ ") for name, value in self.gucs())
+    def optional_plan(self, *, family: str, available: frozenset[str]) -> list[tuple[str, str]]:
+        """Settings set once the server is known, leaving out what it lacks.
 
-    def set_statement(self) -> str:
-        """The same settings as one SET batch, for servers or poolers that refuse startup options."""
-        return "; ".join(f"SET {name} = {_set_value(name, value)}" for name, value in self.gucs())
+        ``available`` names the settings of OPTIONAL_SETTINGS the server has (pg_settings).
+        No lock_timeout: GaussDB lacks it (only superusers may set lockwait_timeout).
+        """
+        pairs: list[tuple[str, str]] = []
+        if "idle_in_transaction_session_timeout" in available:
+            pairs.append(("idle_in_transaction_session_timeout", self.idle_in_transaction_timeout))
+        if family == "gaussdb" and "session_timeout" in available:
+            pairs.append(("session_timeout", self.session_timeout_value()))
+        return pairs
+
+    def session_plan(self, *, family: str, available: frozenset[str]) -> list[tuple[str, str]]:
+        """Everything set in a session after connecting, in order."""
+        return self.universal_plan() + self.optional_plan(family=family, available=available)
+
+    def session_timeout_value(self) -> str:
+        """GaussDB's session_timeout: the extra, else the task's execution_timeout plus a minute.
+
+        Without either it is 0 (off): the server must not close a session between two
+        chunks of a long task; keepalives and the two statement-level timeouts still end
+        sessions that are really stuck.
+        """
+        if self.session_timeout is not None:
+            return self.session_timeout
+        seconds = task_execution_timeout()
+        if seconds is None or seconds + 60 > MAX_SESSION_TIMEOUT_S:
+            return "0"
+        return f"{int(seconds) + 60}s"
+
+    def options(self) -> str:
+        """The libpq ``options`` string: startup settings, no extra round trip."""
+        return " ".join("-c " + f"{name}={value}".replace(" ", "\\ ") for name, value in self.startup_gucs())
 
     def libpq_params(self, *, host: str, port: int | None, dbname: str, user: str, password: str) -> dict[str, Any]:
         """Keyword arguments for the driver's connect(); None values are dropped."""
@@ -157,7 +203,7 @@ class SessionSettings:
             "keepalives_count": self.keepalives_count,
             **self.passthrough,
         }
-        if self.session_setup == "options":
+        if self.startup_gucs():
             params["options"] = self.options()
         return {k: v for k, v in params.items() if v is not None}
 
@@ -166,8 +212,15 @@ def _path_item(name: str) -> str:
     return '"$user"' if name == "$user" else quote_ident(name, what="search_path schema")
 
 
-def _set_value(name: str, value: str) -> str:
-    return value if name == "search_path" else f"'{value}'"
+def task_execution_timeout() -> float | None:
+    """The running task's execution_timeout in seconds, or None (outside a task, or unset)."""
+    try:
+        from airflow.sdk import get_current_context
+
+        timeout = get_current_context()["ti"].task.execution_timeout
+    except Exception:  # outside a task, or a task object without the attribute
+        return None
+    return None if timeout is None else float(timeout.total_seconds())
 
 
 def task_identity() -> tuple[str, str, int] | None:

@@ -13,7 +13,15 @@ import pytest
 from airflow.sdk import Connection
 from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
-DRIVERS = ["psycopg2", "psycopg"]
+#: Every driver runs the same hook suite. async_gaussdb cannot answer PostgreSQL's SCRAM,
+#: so it logs in as the md5 user scripts/localdb.sh creates (its sessions act as the app user).
+DRIVERS = ["psycopg2", "psycopg", "async_gaussdb"]
+MD5_ONLY_DRIVERS = {"async_gaussdb"}
+
+
+def login_for(pg_env: dict[str, str], driver: str | None) -> str:
+    """The PostgreSQL user a driver logs in as here."""
+    return pg_env["GAUSSDB_BATCH_PG_MD5_USER"] if driver in MD5_ONLY_DRIVERS else pg_env["GAUSSDB_BATCH_PG_USER"]
 
 
 @pytest.fixture(params=DRIVERS)
@@ -38,7 +46,7 @@ def make_hook(pg_env) -> Callable[..., GaussDBHook]:
             conn_type="gaussdb",
             host=pg_env["GAUSSDB_BATCH_PG_HOST"],
             port=int(pg_env["GAUSSDB_BATCH_PG_PORT"]),
-            login=pg_env["GAUSSDB_BATCH_PG_USER"],
+            login=login_for(pg_env, extra.get("driver")),
             password=pg_env["GAUSSDB_BATCH_PG_PASSWORD"],
             schema=db,
             extra=json.dumps({"retry_initial_delay": 0.05, "retry_max_delay": 0.2, **extra}),

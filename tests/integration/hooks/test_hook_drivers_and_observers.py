@@ -45,6 +45,7 @@ def test_observers_see_execute_executemany_and_copy(make_hook, driver, scratch_s
         observe.remove_statement_observer(observer)
     assert sink.getvalue() == b"1\n2\n3\n4\n"
     assert seen == [
+        ("SELECT set_config(%s, %s, false)", dialect),  # the session settings the server has
         (f"CREATE TABLE {table} (id int)", dialect),
         (f"INSERT INTO {table} VALUES (%s)", dialect),
         (f"COPY {table} FROM STDIN", dialect),

@@ -8,11 +8,15 @@ from gaussdb_batch.hooks.errors import TransientDBError
 from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
 
-@pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
 def test_using_a_closed_cursor_is_not_retried(pg_env, monkeypatch, driver):
-    from tests.conftest import conn_json
+    import json
 
-    monkeypatch.setenv("AIRFLOW_CONN_GB_MISUSE", conn_json(pg_env, "gbtarget", {"driver": driver}))
+    from tests.conftest import conn_json
+    from tests.integration.hooks.conftest import login_for
+
+    conn = json.loads(conn_json(pg_env, "gbtarget", {"driver": driver}))
+    conn["login"] = login_for(pg_env, driver)
+    monkeypatch.setenv("AIRFLOW_CONN_GB_MISUSE", json.dumps(conn))
     hook = GaussDBHook(gaussdb_conn_id="gb_misuse")
     calls = []
 

@@ -8,7 +8,13 @@ import pytest
 
 from airflow.sdk.execution_time.context import set_current_context
 from gaussdb_batch.hooks.retry import backoff_delay
-from gaussdb_batch.hooks.session import RetryPolicy, SessionSettings, application_name, duration
+from gaussdb_batch.hooks.session import (
+    OPTIONAL_SETTINGS,
+    RetryPolicy,
+    SessionSettings,
+    application_name,
+    duration,
+)
 from gaussdb_batch.identifiers import IdentifierError
 
 
@@ -29,26 +35,60 @@ def test_durations_without_unit_are_refused(value):
 def test_defaults():
     s = SessionSettings.from_extra({})
     assert (s.driver, s.dialect, s.statement_timeout, s.idle_in_transaction_timeout) == (
-        "psycopg2", None, "30min", "60s"
+        "auto", None, "30min", "60s"
     )
     assert s.retry == RetryPolicy()
-    assert s.options() == "-c statement_timeout=30min -c idle_in_transaction_session_timeout=60s"
-    assert "lock_timeout" not in s.options() + s.set_statement()
+    # The startup packet carries only what every server accepts: an unknown startup GUC is FATAL.
+    assert s.options() == "-c statement_timeout=30min"
+    everything = s.session_plan(family="gaussdb", available=frozenset(OPTIONAL_SETTINGS))
+    assert "lock_timeout" not in s.options() + repr(everything)
 
 
-def test_options_and_set_statement_with_search_path():
+ALL = frozenset(OPTIONAL_SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("family", "available", "expected"),
+    [
+        ("postgres", frozenset({"idle_in_transaction_session_timeout"}),
+         [("idle_in_transaction_session_timeout", "60s")]),
+        # openGauss 7 centralized: both settings exist; session_timeout keeps the session ours
+        ("gaussdb", ALL, [("idle_in_transaction_session_timeout", "60s"), ("session_timeout", "0")]),
+        # before 3.0.2, and distributed builds: no idle_in_transaction_session_timeout to set
+        ("gaussdb", frozenset({"session_timeout"}), [("session_timeout", "0")]),
+        # session_timeout is GaussDB's: never sent to another family, even if a setting of that name exists
+        ("postgres", ALL, [("idle_in_transaction_session_timeout", "60s")]),
+        ("gaussdb", frozenset(), []),
+    ],
+    ids=["postgres", "opengauss", "opengauss_before_3.0.2_or_distributed", "foreign_session_timeout", "bare"],
+)
+def test_settings_after_detection_skip_what_the_server_lacks(family, available, expected):
+    assert SessionSettings.from_extra({}).optional_plan(family=family, available=available) == expected
+
+
+def test_session_timeout_follows_the_task_timeout_or_the_extra():
+    from datetime import timedelta
+
+    s = SessionSettings.from_extra({})
+    task = SimpleNamespace(execution_timeout=timedelta(hours=2))
+    with set_current_context({"ti": SimpleNamespace(dag_id="d", task_id="t", map_index=-1, task=task)}):
+        assert s.session_timeout_value() == "7260s"
+    task.execution_timeout = timedelta(days=2)  # beyond GaussDB's 86400 s ceiling: off
+    with set_current_context({"ti": SimpleNamespace(dag_id="d", task_id="t", map_index=-1, task=task)}):
+        assert s.session_timeout_value() == "0"
+    assert s.session_timeout_value() == "0"  # outside a task
+    assert SessionSettings.from_extra({"session_timeout": "3h"}).session_timeout_value() == "3h"
+    with pytest.raises(ValueError, match="session_timeout"):
+        SessionSettings.from_extra({"session_timeout": "600"})
+
+
+def test_set_mode_and_search_path_are_set_before_detection():
     s = SessionSettings.from_extra(
         {"statement_timeout": "10 min", "search_path": "stage, $user,public", "session_setup": "set"}
     )
     assert s.search_path == ("stage", "$user", "public")
-    assert s.options() == (
-        "-c statement_timeout=10min -c idle_in_transaction_session_timeout=60s "
-        '-c search_path="stage","$user","public"'
-    )
-    assert s.set_statement() == (
-        "SET statement_timeout = '10min'; SET idle_in_transaction_session_timeout = '60s'; "
-        'SET search_path = "stage","$user","public"'
-    )
+    assert s.options() == ""
+    assert s.universal_plan() == [("statement_timeout", "10min"), ("search_path", '"stage","$user","public"')]
     params = s.libpq_params(host="db", port=5432, dbname="d", user="u", password="")
     assert "options" not in params and "password" not in params
     assert params["keepalives"] == 1
