@@ -1,0 +1,209 @@
+"""Logging in to a GaussDB as it is installed: sha256 without libpq, driver auto, SM3, startup packets.
+
+The sha256 side of each login is tests/gauss_auth_server.py (written from the openGauss
+sources); once a client has proved its password it relays to the local PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+from contextlib import closing
+
+import psycopg2
+import pytest
+
+from airflow.sdk import Connection
+from gaussdb_batch.hooks import auth
+from gaussdb_batch.hooks.errors import PermanentDBError
+from gaussdb_batch.hooks.gaussdb import GaussDBHook
+from tests.gauss_auth_server import GaussAuthServer, sha256_proof_ok, sha256_verifier
+
+GAUSS_PASSWORD = "Gauss_Pw#2024"  # complex, as openGauss demands
+WRONG_PASSWORD = "Not-The-Pw#7731"
+#: What every server family and version accepts in a startup packet.
+STARTUP_SAFE = {"user", "database", "application_name", "statement_timeout", "client_encoding", "options"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_auth_cache():
+    auth.reset_cache()
+    yield
+    auth.reset_cache()
+
+
+@pytest.fixture
+def gauss_server(pg_env):
+    """A server asking for ``method`` (sha256 by default) in front of the local PostgreSQL."""
+    servers: list[GaussAuthServer] = []
+
+    def start(method: str = "sha256") -> GaussAuthServer:
+        server = GaussAuthServer(
+            password=GAUSS_PASSWORD,
+            upstream=(pg_env["GAUSSDB_BATCH_PG_HOST"], int(pg_env["GAUSSDB_BATCH_PG_PORT"])),
+            upstream_user=pg_env["GAUSSDB_BATCH_PG_MD5_USER"],
+            upstream_password=pg_env["GAUSSDB_BATCH_PG_PASSWORD"],
+            method=method,
+        ).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def hook_at():
+    made: list[GaussDBHook] = []
+
+    def make(port: int, *, password: str = GAUSS_PASSWORD, login: str = "gaussdb", host: str = "127.0.0.1",
+             **extra) -> GaussDBHook:  # fmt: skip
+        conn = Connection(
+            conn_id=f"gauss_{uuid.uuid4().hex[:6]}", conn_type="gaussdb", host=host, port=port,
+            login=login, password=password, schema="gbtarget",
+            extra=json.dumps({"retry_initial_delay": 0.05, "retry_max_delay": 0.2, **extra}),
+        )  # fmt: skip
+        hook = GaussDBHook(connection=conn)
+        made.append(hook)
+        return hook
+
+    yield make
+    for hook in made:
+        hook.close()
+
+
+def test_the_test_server_checks_proofs_as_opengauss_does():
+    """The verifier itself: fe-auth.cpp's proof passes crypt.cpp's check; any other fails."""
+    import hashlib
+    import hmac
+
+    salt, token = bytes(range(32)), b"\x01\x02\x03\x04"
+    stored_key, _ = sha256_verifier("Secret#1", salt)
+    k = hashlib.pbkdf2_hmac("sha1", b"Secret#1", salt, 10000, 32)
+    client_key = hmac.new(k, b"Client Key", hashlib.sha256).digest()
+    signature = hmac.new(stored_key, token, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(signature, client_key)).hex()
+    assert sha256_proof_ok(proof, stored_key, token)
+    assert not sha256_proof_ok(proof, stored_key, b"\x01\x02\x03\x05")
+    assert not sha256_proof_ok("00" * 32, stored_key, token)
+
+
+def test_sha256_login_without_libpq_then_everything_works(gauss_server, hook_at, scratch_schema):
+    server = gauss_server()
+    hook = hook_at(server.port, driver="async_gaussdb")
+    assert hook.get_first("SELECT session_user, current_user, 41 + 1") == (
+        "gaussdb_batch_md5", "gaussdb_batch", 42
+    )  # fmt: skip
+    login = server.logins[0]
+    assert (login.method, login.protocol, login.ok) == ("sha256", (3, 51), True)
+    table = f'"{scratch_schema}".t'
+
+    def load(conn) -> int:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (id int, v text)")
+            hook.driver.copy_in(cur, f"COPY {table} FROM STDIN", b"1\ta\n2\tb\n")
+            sink = io.BytesIO()
+            hook.driver.copy_out(cur, f"COPY {table} TO STDOUT", sink)
+            assert sink.getvalue() == b"1\ta\n2\tb\n"
+            cur.execute(f"SELECT count(*) FROM {table} WHERE v = %(v)s", {"v": "b"})
+            return cur.fetchone()[0]
+
+    assert hook.run_in_transaction(load, purpose="load through sha256") == 1
+
+
+def test_wrong_password_is_refused_clearly_and_never_printed(gauss_server, hook_at, caplog, capfd):
+    server = gauss_server()
+    hook = hook_at(server.port, password=WRONG_PASSWORD, driver="async_gaussdb")
+    started = time.monotonic()
+    with caplog.at_level(logging.DEBUG), pytest.raises(PermanentDBError) as caught:
+        hook.run_in_transaction(lambda conn: None, purpose="connect to gaussdb")
+    logging.getLogger("gaussdb_batch.test").exception("login failed")
+    assert time.monotonic() - started < 5
+    err = caught.value
+    assert (err.sqlstate, err.attempts) == ("28P01", 1)
+    assert "connect to gaussdb failed: SQLSTATE 28P01 invalid_password" in str(err)
+    assert err.server_message == "Invalid username/password,login denied."
+    assert [(login.method, login.ok) for login in server.logins] == [("sha256", False)]
+    out, errout = capfd.readouterr()
+    for text in (str(err), repr(err), caplog.text, out, errout):
+        assert WRONG_PASSWORD not in text and GAUSS_PASSWORD not in text
+
+
+def test_driver_auto_picks_async_gaussdb_for_sha256(gauss_server, hook_at):
+    server = gauss_server()
+    hook = hook_at(server.port)  # no driver extra: auto
+    assert hook.settings.driver == "auto"
+    assert hook.driver.name == "async_gaussdb"
+    assert hook.get_first("SELECT 1") == (1,)
+    # the probe hung up after the request: it sent no password (ok stays None)
+    assert [(login.method, login.ok) for login in server.logins] == [("sha256", None), ("sha256", True)]
+
+
+def test_driver_auto_picks_libpq_for_md5_and_scram(pg_env, hook_at, superuser):
+    port = int(pg_env["GAUSSDB_BATCH_PG_PORT"])
+    md5 = hook_at(port, login=pg_env["GAUSSDB_BATCH_PG_MD5_USER"], password=pg_env["GAUSSDB_BATCH_PG_PASSWORD"])
+    assert md5.driver.name == "psycopg2"
+    role, password = f"gb_scram_{uuid.uuid4().hex[:6]}", "Scram#Pw-42"
+    with superuser.cursor() as cur:
+        cur.execute("SET password_encryption = 'scram-sha-256'")
+        cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s", (password,))
+    try:
+        assert auth.probe_auth("127.0.0.1", port, role, "gbtarget").method == "scram"
+        scram = hook_at(port, login=role, password=password)
+        assert scram.driver.name == "psycopg2"
+        assert scram.get_first("SELECT current_user")[0] == role
+        scram.close()
+    finally:
+        with superuser.cursor() as cur:
+            cur.execute(f"DROP ROLE {role}")
+
+
+def test_sm3_is_refused_with_what_the_dba_must_change(gauss_server, hook_at):
+    server = gauss_server("sm3")
+    hook = hook_at(server.port)
+    with pytest.raises(auth.UnsupportedAuthError) as caught:
+        hook.get_conn()
+    text = str(caught.value)
+    assert "SM3" in text and "no Python driver supports SM3" in text
+    assert "password_encryption_type = 2" in text and "ALTER USER gaussdb PASSWORD" in text
+    assert GAUSS_PASSWORD not in text
+
+
+@pytest.mark.parametrize(("method", "driver"), [("sha256", "async_gaussdb"), ("md5", "psycopg2"), ("md5", "psycopg")])
+def test_startup_packet_carries_only_what_every_server_accepts(gauss_server, hook_at, method, driver):
+    server = gauss_server(method)
+    hook = hook_at(server.port, driver=driver, dialect="gaussdb", search_path=["public"], idle_in_transaction_timeout=45)
+    with closing(hook.get_conn()) as conn, conn.cursor() as cur:
+        cur.execute("SHOW idle_in_transaction_session_timeout")
+        assert cur.fetchone()[0] == "45s"  # set after detection, not at startup
+    params = server.logins[0].params
+    assert set(params) <= STARTUP_SAFE, params
+    assert params["application_name"] == "gaussdb_batch"
+    startup_settings = params.get("options", "") + params.get("statement_timeout", "")
+    assert "30min" in startup_settings
+    for later in ("idle_in_transaction", "search_path", "session_timeout"):
+        assert later not in json.dumps(params)
+
+
+def test_an_unknown_startup_setting_is_fatal_so_optional_ones_wait(target_dsn):
+    """Why idle_in_transaction_session_timeout and session_timeout never go in the startup packet."""
+    with pytest.raises(psycopg2.OperationalError, match='unrecognized configuration parameter "session_timeout"'):
+        psycopg2.connect(target_dsn, options="-c session_timeout=0").close()
+
+
+def test_settings_the_server_lacks_are_skipped(make_hook, driver, scratch_schema, target_dsn):
+    """A server detected as GaussDB that has no session_timeout (here: PostgreSQL) still connects."""
+    with psycopg2.connect(target_dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            f'CREATE FUNCTION "{scratch_schema}".opengauss_version() RETURNS text '
+            "LANGUAGE sql AS $$ SELECT '3.0.0' $$"
+        )
+    conn.close()
+    hook = make_hook(driver=driver, search_path=[scratch_schema])
+    assert hook.server_info.family == "gaussdb"
+    assert hook.server_info.settings == {"idle_in_transaction_session_timeout"}
+    assert hook.get_first("SHOW idle_in_transaction_session_timeout") == ("1min",)
