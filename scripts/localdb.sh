@@ -119,6 +119,8 @@ SET client_min_messages = warning;
 ALTER ROLE $MD5USER PASSWORD '$APPPW';
 GRANT $APPUSER TO $MD5USER;
 ALTER ROLE $MD5USER SET role = '$APPUSER';
+-- Tests watch sessions of both logins in pg_stat_activity (query text is private otherwise).
+GRANT pg_read_all_stats TO $APPUSER;
 SQL
   for db in $DATABASES; do
     psql_super -d postgres <<SQL

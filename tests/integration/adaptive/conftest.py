@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from tests.integration.engine.conftest import (  # noqa: F401  (fixtures)
-    conn_extra, conns, dialect_name, make_ctx, opengauss_semantics, orders, schemas, spec_data,
+    conn_extra, conns, dialect_name, engine_driver, make_ctx, opengauss_semantics, orders, schemas, spec_data,
 )
 
 SPEC_TEMPLATE = Path(__file__).with_name("adaptive_events.yaml")

@@ -3,6 +3,7 @@
 from tests.integration.engine.conftest import (  # noqa: F401  (pytest finds fixtures by name)
     conn_extra,
     conns,
+    engine_driver,
     dialect_name,
     make_ctx,
     opengauss_semantics,
