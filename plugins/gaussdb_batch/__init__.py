@@ -7,6 +7,8 @@ __version__ = "0.1.0"
 
 def get_provider_info() -> dict:
     """Provider metadata read by Airflow's ProvidersManager (registers the ``gaussdb`` conn type)."""
+    from gaussdb_batch.hooks.form import CONN_FIELDS, provider_ui_behaviour
+
     return {
         "package-name": "gaussdb-batch",
         "name": "GaussDB Batch",
@@ -30,7 +32,8 @@ def get_provider_info() -> dict:
                 "hook-class-name": "gaussdb_batch.hooks.gaussdb.GaussDBHook",
                 "hook-name": "GaussDB",
                 "connection-type": "gaussdb",
-                "ui-field-behaviour": {"relabeling": {"schema": "Database"}},
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": provider_ui_behaviour(),
             }
         ],
         "notifications": [

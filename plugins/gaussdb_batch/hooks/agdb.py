@@ -181,9 +181,9 @@ def _shutdown_loop(loop: asyncio.AbstractEventLoop) -> None:
         for task in pending:
             task.cancel()
         if pending and not loop.is_running():
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            _drive(loop, asyncio.gather(*pending, return_exceptions=True))
         if not loop.is_running():
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            _drive(loop, loop.shutdown_asyncgens())
     finally:
         if not loop.is_running():
             loop.close()

@@ -1,0 +1,76 @@
+"""driver: auto's reading of authentication requests, and the gaussdb connection form."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from gaussdb_batch.hooks import auth
+from gaussdb_batch.hooks.form import CONN_FIELDS, provider_ui_behaviour
+from gaussdb_batch.hooks.gaussdb import GaussDBHook
+from gaussdb_batch.hooks.session import SessionSettings
+
+
+def _sha256_request(stored: int) -> bytes:
+    return struct.pack("!i", stored) + b"a" * 64 + b"b" * 8 + struct.pack("!i", 10000)
+
+
+@pytest.mark.parametrize(
+    ("code", "payload", "method", "driver"),
+    [
+        (0, b"", "trust", "psycopg2"),
+        (3, b"", "password", "psycopg2"),
+        (5, b"salt", "md5", "psycopg2"),
+        (10, b"SCRAM-SHA-256\x00\x00", "scram", "psycopg2"),  # PostgreSQL's SASL under the same code
+        (10, _sha256_request(2), "sha256", "async_gaussdb"),  # openGauss's default
+        (10, _sha256_request(1), "md5_in_sha256_request", "async_gaussdb"),
+        (7, b"", "gss", "psycopg2"),
+    ],
+)
+def test_request_codes_choose_the_driver(code, payload, method, driver):
+    probe = auth._classify(code, payload)
+    assert probe.method == method
+    assert auth.driver_for(probe, where="The server at db:5432", user="etl") == driver
+
+
+@pytest.mark.parametrize(("code", "payload"), [(13, b""), (10, _sha256_request(3)), (11, b"x" * 64)])
+def test_sm3_and_md5_over_sha256_fail_with_the_dba_fix(code, payload):
+    with pytest.raises(auth.UnsupportedAuthError) as caught:
+        auth.driver_for(auth._classify(code, payload), where="The server at db:5432", user="etl")
+    text = str(caught.value)
+    assert "no Python driver supports" in text
+    assert "password_encryption_type = 2" in text and "ALTER USER etl PASSWORD" in text
+
+
+def test_connection_form_offers_every_extra_with_a_hint():
+    widgets = GaussDBHook.get_connection_form_widgets()
+    assert set(widgets) >= {
+        "driver", "dialect", "statement_timeout", "idle_in_transaction_timeout", "session_timeout", "search_path",
+        "application_name", "session_setup", "connect_timeout", "retry_attempts", "retry_max_elapsed",
+        "retry_sqlstates", "sslmode",
+    }  # fmt: skip
+    assert all(field["label"] and field["description"] for field in widgets.values())
+    driver = widgets["driver"]["schema"]
+    assert driver["default"] == "auto" and {"auto", "async_gaussdb", "psycopg2"} <= set(driver["enum"])
+    # every extra the form offers is one the hook reads: its defaults validate
+    defaults = {name: f["schema"]["default"] for name, f in widgets.items() if "default" in f["schema"]}
+    settings = SessionSettings.from_extra(defaults)
+    assert (settings.driver, settings.statement_timeout, settings.retry.attempts) == ("auto", "30min", 5)
+    behaviour = GaussDBHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"]["schema"] == "Database"
+    assert set(behaviour) == {"hidden_fields", "relabeling", "placeholders"}
+
+
+def test_airflow_builds_the_form_from_the_same_fields():
+    from airflow.providers_manager import ProvidersManager
+
+    from gaussdb_batch import get_provider_info
+
+    conn_type = next(c for c in get_provider_info()["connection-types"] if c["connection-type"] == "gaussdb")
+    assert conn_type["conn-fields"] == CONN_FIELDS
+    assert conn_type["ui-field-behaviour"] == provider_ui_behaviour()
+    manager = ProvidersManager()
+    widgets = manager.connection_form_widgets
+    assert widgets["extra__gaussdb__driver"].field["schema"]["default"] == "auto"
+    assert manager.field_behaviours["gaussdb"]["relabeling"]["schema"] == "Database"
