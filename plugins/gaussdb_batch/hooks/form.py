@@ -55,6 +55,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "GaussDB closes idle sessions after this; empty: the task's execution_timeout plus a minute, else 0 (off).",
         pattern=DURATION_PATTERN,
     ),
+    "skip_locked": {
+        "label": "Claim with SKIP LOCKED",
+        "description": "Empty: detected (openGauss before 3.1.0 has no SKIP LOCKED); false forces the claim without it.",
+        "schema": {"type": ["boolean", "null"]},
+    },
     "search_path": _text("search_path", "Comma-separated schema names (validated identifiers)."),
     "application_name": _text(
         "application_name prefix", "Sessions show up as <prefix>:<dag>.<task>[<map_index>].", "gaussdb_batch"

@@ -48,7 +48,7 @@ def test_connection_form_offers_every_extra_with_a_hint():
     assert set(widgets) >= {
         "driver", "dialect", "statement_timeout", "idle_in_transaction_timeout", "session_timeout", "search_path",
         "application_name", "session_setup", "connect_timeout", "retry_attempts", "retry_max_elapsed",
-        "retry_sqlstates", "sslmode",
+        "retry_sqlstates", "sslmode", "skip_locked",
     }  # fmt: skip
     assert all(field["label"] and field["description"] for field in widgets.values())
     driver = widgets["driver"]["schema"]
