@@ -21,6 +21,7 @@ from gaussdb_batch.engine.control import get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import MAX_RETENTION_DAYS
 from gaussdb_batch.engine.state import FINISHED, ChunkStatus, RunStatus
+from gaussdb_batch.hooks.dbapi import Connection
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
     deleted = restored = 0
     for no in chunk_nos:
 
-        def undo(conn: Any, no: int = no) -> tuple[int, int]:
+        def undo(conn: Connection, no: int = no) -> tuple[int, int]:
             lo, hi = landed.get(no, (1, 0))
             params = {"run_id": run_id, "chunk_no": no, "lo": lo, "hi": hi}
             with conn.cursor() as cur:
@@ -144,7 +145,7 @@ def purge_expired(ctx: BatchContext, before: dt.datetime) -> list[int]:
     """Drop landing tables and undo journals of this batch's runs finished before ``before``."""
     d = ctx.dialect
 
-    def purge(conn: Any) -> list[int]:
+    def purge(conn: Connection) -> list[int]:
         with conn.cursor() as cur:
             cur.execute(d.expired_runs_sql(ctx.schema), {"batch": ctx.spec.name, "before": before,
                                                          "finished": [s.value for s in FINISHED]})

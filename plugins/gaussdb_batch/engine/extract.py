@@ -4,7 +4,8 @@ The landing table has the target's column types and numbers the interval 1..N in
 (``_gb_seq``): reading the source is one statement (one snapshot) that parses every value
 once, and the chunk statements cast nothing. When a value does not fit its type the typed
 COPY fails as a whole; the interval is then landed again as text for that run, so bad
-values surface per row at load (bisection isolates them) and cost time only when they exist. The attempt is begun (or resumed, or taken over
+values surface per row at load (bisection isolates them) and cost time only when they
+exist. The attempt is begun (or resumed, or taken over
 after its owner died) through engine.state; an attempt whose plan is complete is resumed as
 it is (chunks already DONE stay done), one that failed or died while extracting is extracted
 again: its landing and plan are replaced, and rows already loaded keep their first
@@ -32,6 +33,7 @@ from gaussdb_batch.engine.control import chunk_rows_in, ensure_control_schema, g
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, ChunkStatus, RunStatus
+from gaussdb_batch.hooks.dbapi import Connection, Cursor
 from gaussdb_batch.hooks.errors import PermanentDBError
 
 #: Errors of a typed landing that a text landing turns into per-row rejects at load: data errors,
@@ -117,7 +119,7 @@ def _require_key_index(ctx: BatchContext) -> None:
 
 
 # --------------------------------------------------------------------------- landing
-def _prepare_landing(cur: Any, ctx: BatchContext, run_id: int, typed: bool) -> None:
+def _prepare_landing(cur: Cursor, ctx: BatchContext, run_id: int, typed: bool) -> None:
     d, landing = ctx.dialect, ctx.landing(run_id)
     state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
     _journal_landed_keys(cur, ctx, run_id)
@@ -127,7 +129,7 @@ def _prepare_landing(cur: Any, ctx: BatchContext, run_id: int, typed: bool) -> N
         cur.execute(d.delete_run_rows_sql(ctx.schema, table), {"run_id": run_id})
 
 
-def _journal_landed_keys(cur: Any, ctx: BatchContext, run_id: int) -> None:
+def _journal_landed_keys(cur: Cursor, ctx: BatchContext, run_id: int) -> None:
     """Re-extract after chunks loaded: the keys they inserted move into the journal before the landing goes.
 
     Compensation deletes a run's inserted keys by reading its landing; replacing the landing
@@ -187,14 +189,14 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
     names = [SEQ] + [c.name for c in ctx.columns]
     ctx.set_landing_layout(run_id, None)
 
-    def finish_landing(cur: Any) -> None:
+    def finish_landing(cur: Cursor) -> None:
         cur.execute(d.landing_index_sql(landing))
         cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
 
     if spec.source.kind == "files":
         rejects: list[dict] = []
 
-        def land_files(conn: Any) -> None:
+        def land_files(conn: Connection) -> None:
             rejects.clear()
             with conn.cursor() as cur:
                 _prepare_landing(cur, ctx, run_id, typed)
@@ -209,7 +211,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
     if spec.same_db:
         sql, params = _source_select(ctx, bind=True, start=start, end=end, typed=typed)
 
-        def land_same_db(conn: Any) -> None:
+        def land_same_db(conn: Connection) -> None:
             with conn.cursor() as cur:
                 _prepare_landing(cur, ctx, run_id, typed)
                 cur.execute(d.insert_landing_from_select_sql(landing, ctx.columns, sql), params)
@@ -226,7 +228,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
     in_sql = d.copy_in_sql(landing, names)
     src_hook = ctx.source_hook
 
-    def land_copy(conn: Any) -> None:
+    def land_copy(conn: Connection) -> None:
         with conn.cursor() as cur:
             _prepare_landing(cur, ctx, run_id, typed)
         src = src_hook.get_conn()
@@ -393,7 +395,7 @@ def source_keys_are_unique(ctx: BatchContext) -> bool:
     d = ctx.dialect
     params = {"schema": src.table.schema, "table": src.table.name}
 
-    def read(conn: Any) -> bool:
+    def read(conn: Connection) -> bool:
         with conn.cursor() as cur:
             cur.execute(d.column_numbers_sql(), params)
             names = {int(n): name for n, name in cur.fetchall()}
@@ -410,7 +412,7 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
     spec, d = ctx.spec, ctx.dialect
     landing = ctx.landing(run_id)
 
-    def plan(conn: Any) -> tuple[int, int, int, int]:
+    def plan(conn: Connection) -> tuple[int, int, int, int]:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
             cr = chunk_rows_in(cur, ctx)  # the spec's, or the adapted size of an adaptive batch
@@ -440,7 +442,7 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
     return ctx.tx(plan, purpose=f"plan the chunks of run {run_id}")
 
 
-def _reject_duplicates(cur: Any, ctx: BatchContext, run_id: int) -> int:
+def _reject_duplicates(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
     """Keep the first row of each key; every later one goes to rejects (SQLSTATE 21000)."""
     d, landing = ctx.dialect, ctx.landing(run_id)
     cur.execute(d.duplicate_keys_sql(landing, ctx.key_columns))
@@ -461,7 +463,7 @@ def _reject_duplicates(cur: Any, ctx: BatchContext, run_id: int) -> int:
     return len(seqs)
 
 
-def _boundary_keys(cur: Any, ctx: BatchContext, landing: Any, chunks: list[tuple[int, int]]) -> dict[int, str]:
+def _boundary_keys(cur: Cursor, ctx: BatchContext, landing: Any, chunks: list[tuple[int, int]]) -> dict[int, str]:
     """Key text at each chunk's first and last seq, for people reading the plan."""
     if not chunks:
         return {}
