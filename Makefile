@@ -34,7 +34,7 @@ airflow: venv db
 	@scripts/airflow_standalone.sh
 
 bench: venv db
-	@. scripts/env.sh && python bench/run.py
+	@. scripts/env.sh && python -m pip install -q -r bench/requirements.txt && python bench/run.py
 
 down:
 	@scripts/localdb.sh stop
