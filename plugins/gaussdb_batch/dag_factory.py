@@ -14,6 +14,7 @@ also gets a manual rollback DAG. The operators themselves live in ``operators/``
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
-from gaussdb_batch.engine.spec import BatchSpec, load_specs
+from gaussdb_batch.engine.spec import BatchSpec, load_spec, load_specs
 from gaussdb_batch.operators.adaptive import AdvanceWatermarkOperator, BacklogSensor
 from gaussdb_batch.operators.batch import (
     CheckOperator,
@@ -203,10 +204,34 @@ def build_rollback_dag(spec: BatchSpec) -> DAG:
     return dag
 
 
+def dags_for_spec(spec: BatchSpec) -> dict[str, DAG]:
+    """One batch as {dag_id: DAG}: its scheduled DAG and its rollback DAG."""
+    return {dag.dag_id: dag for dag in (build_dag(spec), build_rollback_dag(spec))}
+
+
+def include_folder() -> Path:
+    """Where the specs live: ``GAUSSDB_BATCH_INCLUDE`` (default ``include/`` next to ``dags/``)."""
+    env = os.environ.get("GAUSSDB_BATCH_INCLUDE")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "include"
+
+
+def spec_path(dag_file: str | Path, folder: str | Path | None = None) -> Path:
+    """The spec of a per-batch DAG file: ``dags/<name>.py`` reads ``include/batches/<name>.yaml``."""
+    return Path(folder or include_folder() / "batches") / f"{Path(dag_file).stem}.yaml"
+
+
+def dags_for_file(dag_file: str | Path, folder: str | Path | None = None) -> dict[str, DAG]:
+    """The DAGs of the batch named like the DAG file; a bad spec raises naming file, line and field.
+
+    One DAG file per spec (``globals().update(dags_for_file(__file__))``) makes a bad spec an
+    import error of that file alone: every other batch keeps its DAGs.
+    """
+    return dags_for_spec(load_spec(spec_path(dag_file, folder)))
+
+
 def dags_from_folder(folder: str | Path) -> dict[str, DAG]:
-    """Every spec in a folder as {dag_id: DAG}, plus each batch's rollback DAG."""
+    """Every spec in a folder as {dag_id: DAG}, plus each batch's rollback DAG (all or nothing)."""
     dags: dict[str, DAG] = {}
     for spec in load_specs(folder):
-        for dag in (build_dag(spec), build_rollback_dag(spec)):
-            dags[dag.dag_id] = dag
+        dags.update(dags_for_spec(spec))
     return dags

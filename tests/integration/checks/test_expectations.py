@@ -10,7 +10,8 @@ import uuid
 import psycopg2
 import pytest
 
-from gaussdb_batch.checks.expectations import parse_suite, validate_run
+from gaussdb_batch.checks.expectations import validate_run
+from gaussdb_batch.checks.suite_spec import parse_suite
 from gaussdb_batch.checks.reconcile import check_run
 from gaussdb_batch.checks.suite import run_batch_checks
 from gaussdb_batch.engine.errors import PermanentBatchError
@@ -81,7 +82,7 @@ def test_a_failing_suite_names_the_failures_stores_them_and_fails_the_check(
         cur.execute(f"SELECT min(o_orderkey), max(o_orderkey) FROM {orders}")
         lo, hi = cur.fetchone()
 
-    outcome = validate_run(ctx, run_id, ctx.spec.checks["expectations"])
+    outcome = validate_run(ctx, run_id, ctx.spec.checks.expectations)
 
     assert outcome.success is False
     assert outcome.failed == ["expect_column_values_to_be_between(o_totalprice)"]
