@@ -74,6 +74,15 @@ def test_dag_file_imports_offline_in_under_a_second(offline_import, path):
     assert result["seconds"] < 1.0, f"{path.name} took {result['seconds']:.2f}s to parse"
 
 
+def test_every_spec_validates_with_its_dag_file():
+    """The same checks as `gaussdb-batch validate` (file, line, field; a DAG file per spec; unique names)."""
+    from gaussdb_batch.cli import validate
+
+    report = validate([ROOT / "include" / "batches"], dags=ROOT / "dags")
+    assert report.errors == []
+    assert len(report.ok) == len(list((ROOT / "include" / "batches").glob("*.yaml")))
+
+
 def test_dagbag_has_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert dagbag.dags, "no DAGs found"

@@ -103,6 +103,10 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
             "WHERE n.nspname = %(schema)s AND c.relname = %(table)s"
         )
 
+    def query_columns_sql(self, query: str) -> str:
+        """No rows, only the columns of a spec's source query (params: start, end)."""
+        return f"SELECT * FROM ({query}) gb_probe WHERE false"
+
     def schema_exists_sql(self) -> str:
         return "SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s"
 

@@ -127,6 +127,7 @@ class ExtractOperator(BatchOperator):
 
     @fail_fast
     def execute(self, context: Any) -> int:
+        from gaussdb_batch.engine import preflight
         from gaussdb_batch.engine.extract import extract
 
         if self.interval:
@@ -134,6 +135,7 @@ class ExtractOperator(BatchOperator):
             end = _as_datetime(self.interval["end"], "interval.end")
         else:
             start, end = data_interval(context)
+        preflight.require(self.batch)  # the checks of `gaussdb-batch validate --connect`, before any data moves
         result = extract(self.batch, start, end)
         context["ti"].xcom_push(key="extract", value={
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
