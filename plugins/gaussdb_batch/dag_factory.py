@@ -80,7 +80,9 @@ def doc_md(spec: BatchSpec) -> str:
         f"| control schema | `{spec.control_schema}` |",
         "",
         "extract → load (lanes) → check → finalize; compensate undoes the run when load or check fails.",
-        "Trigger manually with params `interval_start` / `interval_end` to (re)process any interval.",
+        "The run loads its own data interval: to (re)process one by hand, trigger with a logical date and "
+        "pick the data interval in the trigger form; `airflow backfill create` for a range. The batch run "
+        f"number is the extract task's return value; undo a finished DAG run with `{spec.dag_id}__rollback`.",
     ]
     return "\n".join(lines)
 
@@ -118,14 +120,6 @@ def add_batch_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
             "done": done}
 
 
-def interval_params() -> dict[str, Param]:
-    """Params of a manual trigger that (re)process any interval."""
-    return {
-        "interval_start": Param(None, type=["null", "string"], description="Override the data interval start (ISO)"),
-        "interval_end": Param(None, type=["null", "string"], description="Override the data interval end (ISO)"),
-    }
-
-
 def build_dag(spec: BatchSpec) -> DAG:
     """The scheduled DAG of one batch."""
     if spec.adaptive is not None:
@@ -141,7 +135,6 @@ def build_dag(spec: BatchSpec) -> DAG:
         tags=list(spec.tags),
         doc_md=doc_md(spec),
         description=(spec.description or f"gaussdb-batch: {spec.source.kind} -> {spec.target.table}")[:200],
-        params=interval_params(),
         **deadline_args(spec),
     ) as dag:
         add_batch_tasks(spec)
@@ -186,7 +179,7 @@ def deadline_args(spec: BatchSpec) -> dict[str, Any]:
 
 
 def build_rollback_dag(spec: BatchSpec) -> DAG:
-    """A manual DAG that rolls back one earlier finished run of the batch (param ``run_id``)."""
+    """A manual DAG that rolls back one earlier finished run of the batch: param ``dag_run_id`` (or ``run_id``)."""
     with DAG(
         dag_id=f"{spec.dag_id}__rollback",
         schedule=None,
@@ -194,12 +187,20 @@ def build_rollback_dag(spec: BatchSpec) -> DAG:
         catchup=False,
         default_args={"owner": spec.owner, **retry_args(spec), "retries": max(1, spec.retries)},
         tags=[*spec.tags, "rollback"],
-        doc_md=f"Roll back a finished run of batch `{spec.name}`: trigger with param `run_id` "
-               f"(see `{spec.control_schema}.runs`). Refused when a later run changed the same keys.",
-        params={"run_id": Param(type="integer", minimum=1, description="run_id in the control schema's runs table")},
+        doc_md=f"Roll back a finished run of batch `{spec.name}`: trigger with param `dag_run_id`, the run id "
+               f"of the `{spec.dag_id}` DAG run to undo as the UI shows it (e.g. "
+               f"`scheduled__2024-01-01T00:00:00+00:00`), or with `run_id` from `{spec.control_schema}.runs`. "
+               "Refused when a later run changed the same keys.",
+        params={
+            "dag_run_id": Param(None, type=["null", "string"], title="DAG run to undo",
+                                description=f"The run id of a finished {spec.dag_id} DAG run, as shown in the UI"),
+            "run_id": Param(None, type=["null", "integer"], minimum=1, title="or: control run id",
+                            description=f"run_id in {spec.control_schema}.runs (instead of dag_run_id)"),
+        },
     ) as dag:
         CompensateOperator(
-            task_id="rollback", spec=spec, run_id="{{ params.run_id }}", manual=True, pool=spec.pool,
+            task_id="rollback", spec=spec, run_id="{{ params.run_id }}", dag_run_id="{{ params.dag_run_id }}",
+            manual=True, pool=spec.pool,
         )
     return dag
 

@@ -216,6 +216,13 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
             f" lease_until = {self._lease_end()} WHERE run_id = %(run_id)s"
         )
 
+    def runs_of_dag_run_sql(self, schema: str) -> str:
+        """Run ids a DAG run owns (began or took over), newest first; params: batch, owner_dag_id, dag_run_id."""
+        return (
+            f"SELECT run_id, status FROM {_q(schema)}.runs WHERE batch = %(batch)s"
+            " AND owner_dag_id = %(owner_dag_id)s AND dag_run_id = %(dag_run_id)s ORDER BY run_id DESC"
+        )
+
     def get_run_sql(self, schema: str) -> str:
         return (
             f"SELECT run_id, batch, interval_start, interval_end, attempt, status, target_table, mode,"

@@ -262,20 +262,21 @@ def test_a_failing_expectation_sends_the_dag_run_through_compensation(
     before = fingerprint(target_dsn, orders)
 
     data = spec_data(
-        name=f"gx_fail_{uuid.uuid4().hex[:8]}", schedule="0 0 * * *", start_date="2024-01-01",
+        name=f"gx_fail_{uuid.uuid4().hex[:8]}", schedule="0 0 */2 * *", start_date="2024-01-01",
         retries=1, retry_delay_seconds=1,
         checks={"not_null": ["o_custkey"], "expectations": [NOT_NULL, PRICE_IMPOSSIBLE]},
     )
     dag_bundle(data)
     dag = build_dag(parse_spec(data))
-    dag_run = dag.test(logical_date=D1, run_conf={"interval_start": D1.isoformat(), "interval_end": D3.isoformat()})
+    dag_run = dag.test(logical_date=D3)  # every other day: the manual run's data interval is D1 .. D3
+    assert (dag_run.data_interval_start, dag_run.data_interval_end) == (D1, D3)
 
     tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
     states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states["extract"] == TaskInstanceState.SUCCESS
     assert states["check"] == TaskInstanceState.FAILED
     assert tis["check"].try_number == 1  # a failed expectation is permanent: no retry
-    assert states["compensate"] == TaskInstanceState.SUCCESS
+    assert states["compensate"] == TaskInstanceState.SUCCESS  # it restored the rows the run had changed
     assert states["finalize"] == TaskInstanceState.UPSTREAM_FAILED
     [(run_id, status)] = control_rows(target_dsn, schemas["control"], "SELECT run_id, status FROM {c}.runs")
     assert status == "COMPENSATED"
