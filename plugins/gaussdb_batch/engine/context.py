@@ -13,6 +13,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.engine.state import ADHOC, Owner
 from gaussdb_batch.identifiers import MAX_IDENT_BYTES, TableRef
+from gaussdb_batch.hooks.dbapi import Connection
 
 T = TypeVar("T")
 log = logging.getLogger("gaussdb_batch.engine")
@@ -166,7 +167,7 @@ class BatchContext:
         return ",".join("" if v is None else str(v) for v in row)
 
 
-def _execute(conn: Any, sql: str, params: dict | None, shape: str) -> Any:
+def _execute(conn: Connection, sql: str, params: dict | None, shape: str) -> Any:
     with conn.cursor() as cur:
         cur.execute(sql, params)
         if shape == "one":

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from gaussdb_batch.engine.context import BatchContext
+from gaussdb_batch.hooks.dbapi import Cursor
 
 
 #: SQLSTATE not_null_violation.
@@ -24,7 +25,7 @@ def reject_reason(message: str, sqlstate: str, *, empty_is_null: bool, values: d
     return message + A_MODE_NOTE
 
 
-def insert_reject(cur: Any, ctx: BatchContext, run_id: int, *, stage: str, seq: int | None, sqlstate: str,
+def insert_reject(cur: Cursor, ctx: BatchContext, run_id: int, *, stage: str, seq: int | None, sqlstate: str,
                   message: str, chunk_no: int | None = None, values: dict[str, Any] | None = None,
                   key_text: str | None = None, row_text: str | None = None) -> None:
     """Store one rejected row; ``values`` (column -> value) gives its key and JSON text when known."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from gaussdb_batch.hooks.session import OPTIONAL_SETTINGS
+from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class ServerInfo:
         return self.compatibility == "A"
 
 
-def _try_scalar(cur: Any, sql: str, error: type[Exception]) -> str | None:
+def _try_scalar(cur: Cursor, sql: str, error: type[Exception]) -> str | None:
     cur.execute("SAVEPOINT gaussdb_batch_probe")
     try:
         cur.execute(sql)
@@ -121,7 +121,7 @@ def _try_scalar(cur: Any, sql: str, error: type[Exception]) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
-def probe_server(conn: Any, error: type[Exception]) -> ServerInfo:
+def probe_server(conn: Connection, error: type[Exception]) -> ServerInfo:
     """Probe a fresh, idle connection (autocommit off); leaves it idle again."""
     try:
         with conn.cursor() as cur:
