@@ -119,3 +119,14 @@ def test_interval_batches_use_data_interval_timetables(dagbag):
     assert scheduled
     for dag in scheduled:
         assert isinstance(dag.timetable, CronDataIntervalTimetable) or "adaptive" in dag.tags, dag.dag_id
+
+
+def test_no_connection_extra_is_too_short_to_mask():
+    """Airflow masks every extra value in task logs; a string under its minimum length makes each task log
+    start with "Skipping masking for a secret as it's too short"."""
+    from airflow.configuration import conf
+
+    minimum = conf.getint("logging", "min_length_masked_secret", fallback=5)
+    short = [f"{c['conn_id']}.{key}={value!r}" for c in SETTINGS["connections"]
+             for key, value in (c.get("conn_extra") or {}).items() if isinstance(value, str) and len(value) < minimum]
+    assert not short, f"extras shorter than {minimum} characters: {short} (write timeouts as whole seconds)"

@@ -17,6 +17,7 @@ from typing import Any
 from gaussdb_batch.checks.suite_spec import COLUMN_KWARGS, COLUMN_LIST_KWARGS, parse_suite
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.hooks.dbapi import Connection
 from gaussdb_batch.hooks.errors import GaussDBError
 from gaussdb_batch.identifiers import TableRef
 
@@ -52,7 +53,7 @@ def _catalog(hook: Any, table: TableRef, purpose: str) -> tuple[dict[int, str], 
     d = hook.dialect
     params = {"schema": table.schema, "table": table.name}
 
-    def read(conn: Any) -> tuple[dict[int, str], list[str]]:
+    def read(conn: Connection) -> tuple[dict[int, str], list[str]]:
         with conn.cursor() as cur:
             cur.execute(d.column_numbers_sql(), params)
             numbers = {int(n): name for n, name in cur.fetchall()}
@@ -68,7 +69,7 @@ def _query_columns(hook: Any, sql: str, purpose: str) -> list[str]:
     now = dt.datetime.now(dt.timezone.utc)
     probe = hook.dialect.query_columns_sql(sql)
 
-    def read(conn: Any) -> list[str]:
+    def read(conn: Connection) -> list[str]:
         with conn.cursor() as cur:
             cur.execute(probe, {"start": now, "end": now})
             return [c[0] for c in cur.description]
