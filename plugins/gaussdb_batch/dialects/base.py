@@ -114,6 +114,10 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
             "WHERE n.nspname = %(schema)s AND c.relname = %(table)s"
         )
 
+    def query_columns_sql(self, query: str) -> str:
+        """No rows, only the columns of a spec's source query (params: start, end)."""
+        return f"SELECT * FROM ({query}) gb_probe WHERE false"
+
     def schema_exists_sql(self) -> str:
         return "SELECT 1 FROM pg_namespace WHERE nspname = %(schema)s"
 
@@ -225,6 +229,13 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
             f"UPDATE {_q(schema)}.runs SET owner_dag_id = %(owner_dag_id)s, dag_run_id = %(dag_run_id)s,"
             f" status = %(status)s, message = NULL, lease_seconds = %(lease_seconds)s,"
             f" lease_until = {self._lease_end()} WHERE run_id = %(run_id)s"
+        )
+
+    def runs_of_dag_run_sql(self, schema: str) -> str:
+        """Run ids a DAG run owns (began or took over), newest first; params: batch, owner_dag_id, dag_run_id."""
+        return (
+            f"SELECT run_id, status FROM {_q(schema)}.runs WHERE batch = %(batch)s"
+            " AND owner_dag_id = %(owner_dag_id)s AND dag_run_id = %(dag_run_id)s ORDER BY run_id DESC"
         )
 
     def get_run_sql(self, schema: str) -> str:
