@@ -278,6 +278,9 @@ def run_method(name: str, total: int, state: str) -> dict:
 
 def code_version() -> str:
     """The commit measured, and whether the engine had uncommitted changes (others work in this tree)."""
+    if os.environ.get("BENCH_CODE"):  # a run from an exported snapshot of a commit names it
+        return os.environ["BENCH_CODE"]
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
