@@ -21,6 +21,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
+from gaussdb_batch.assets import target_outlets
 from gaussdb_batch.engine.spec import BatchSpec, load_specs
 from gaussdb_batch.operators.adaptive import AdvanceWatermarkOperator, BacklogSensor
 from gaussdb_batch.operators.batch import (
@@ -103,7 +104,8 @@ def add_batch_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
         task_id="load", spec=spec, run_id=extract.output, pool=spec.pool, **retries
     ).expand(lane=list(range(spec.lanes)))
     check = CheckOperator(task_id="check", spec=spec, run_id=extract.output, **retries)
-    finalize = FinalizeOperator(task_id="finalize", spec=spec, run_id=extract.output, **retries)
+    finalize = FinalizeOperator(task_id="finalize", spec=spec, run_id=extract.output, outlets=target_outlets(spec),
+                                **retries)
     compensate = CompensateOperator(
         task_id="compensate", spec=spec, extract_task_id=extract.task_id, trigger_rule="one_failed", **retries
     )
