@@ -9,13 +9,13 @@ and compared again; anything still different fails the check and names the chunk
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from gaussdb_batch import metrics
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.state import Chunk, ChunkStatus, RunStatus
+from gaussdb_batch.hooks.dbapi import Connection
 
 #: Chunks compared per statement: bounds each statement's work, not the transaction's.
 CHUNKS_PER_STATEMENT = 64
@@ -80,7 +80,7 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
         params = {"run_id": run_id, "first": first.chunk_no, "lo": first.seq_lo, "hi": last.seq_hi,
                   "size": _size(first) + 1}
 
-        def compare(conn: Any, group: list[Chunk] = group) -> list[ChunkComparison]:
+        def compare(conn: Connection, group: list[Chunk] = group) -> list[ChunkComparison]:
             with conn.cursor() as cur:
                 state.fence(cur, ctx, run_id, RunStatus.LOADING)
                 cur.execute(src_sql, params)
@@ -109,7 +109,7 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
 
 
 def _clear_previous_passes(ctx: BatchContext, run_id: int) -> None:
-    def clear(conn: Any) -> None:
+    def clear(conn: Connection) -> None:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.LOADING)
             cur.execute(ctx.dialect.delete_run_rows_sql(ctx.schema, "reconciliation"), {"run_id": run_id})

@@ -20,6 +20,7 @@ from typing import Any
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.identifiers import IdentifierError, validate_identifier
+from gaussdb_batch.hooks.dbapi import Connection
 
 _KNOWN = {"not_null", "unique", "ranges", "expectations"}
 
@@ -69,7 +70,7 @@ def builtin_checks(ctx: BatchContext, run_id: int) -> dict[str, int]:
     if not queries:
         return {}
 
-    def run(conn: Any) -> dict[str, int]:
+    def run(conn: Connection) -> dict[str, int]:
         out = {}
         with conn.cursor() as cur:
             for name, sql, params in queries:

@@ -50,19 +50,31 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
     empty_is_null = False
 
     def __init__(self, *, empty_is_null: bool | None = None, distribute_by: Sequence[str] | None = None,
-                 skip_locked: bool = True):
+                 skip_locked: bool = True, astore: bool = False, distributed: bool = False):
         if empty_is_null is not None:
             self.empty_is_null = empty_is_null
         #: The server has ``FOR UPDATE SKIP LOCKED`` (openGauss only from 3.1.0).
         self.skip_locked = skip_locked
+        #: The server defaults to ustore: this project's tables ask for astore (SKIP LOCKED and
+        #: ON DUPLICATE KEY UPDATE exist only there).
+        self.astore = astore
+        #: The server is a distributed cluster: control tables are replicated to every data node.
+        self.distributed = distributed
         self.distribute_by = list(distribute_by or [])
+        #: Columns of the target's primary key and unique indexes (read when ``needs_unique_columns``).
+        self.unique_columns: list[str] = []
 
-    def for_target(self, distribute_by: Sequence[str]) -> Dialect:
-        """This dialect for a target distributed by ``distribute_by`` (itself when not distributed)."""
-        if list(distribute_by) == self.distribute_by:
+    #: The upsert must know every column of the target's primary key and unique indexes.
+    needs_unique_columns = False
+
+    def for_target(self, distribute_by: Sequence[str], unique_columns: Sequence[str] = ()) -> Dialect:
+        """This dialect for one target: its distribution key and (when the upsert needs them) the
+        columns of its unique indexes. Itself when neither differs."""
+        if list(distribute_by) == self.distribute_by and list(unique_columns) == self.unique_columns:
             return self
         other = copy.copy(self)
         other.distribute_by = list(distribute_by)
+        other.unique_columns = list(unique_columns)
         return other
 
     def generate_insert_sql(self, table: str, values: Sequence[object], target_fields: Sequence[str] | None,
@@ -228,17 +240,40 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
     def create_landing_sql(self, landing: TableRef, cols: Sequence[Column]) -> str:
         """Landing holds the interval as text: bad values surface per row at load, not per COPY."""
         defs = ", ".join([f"{_q(SEQ)} bigint NOT NULL"] + [f"{c.q} text" for c in cols])
-        return f"CREATE UNLOGGED TABLE {landing.sql} ({defs}){self.distribution_clause(cols)}"
+        return f"CREATE UNLOGGED TABLE {landing.sql} ({defs}){self.storage_clause()}{self.distribution_clause(cols)}"
 
     def distribution_clause(self, cols: Sequence[Column]) -> str:
         return ""
 
+    def storage_clause(self) -> str:
+        """``WITH (storage_type = astore)`` where the server would make the table ustore."""
+        return " WITH (storage_type = astore)" if self.astore else ""
+
+    def control_table_clause(self) -> str:
+        """What every control table's CREATE TABLE ends with: astore, replicated on a distributed
+        cluster (its primary key and unique constraints share no column, which a hash-distributed
+        table cannot have)."""
+        return self.storage_clause() + (" DISTRIBUTE BY REPLICATION" if self.distributed else "")
+
     def landing_index_sql(self, landing: TableRef) -> str:
-        return f"CREATE UNIQUE INDEX {_q(landing.name + '_seq')} ON {landing.sql} ({_q(SEQ)})"
+        """Unique on the sequence; on a distributed target the distribution key leads (a unique index
+        there must contain it)."""
+        cols = ", ".join([_q(c) for c in self.distribute_by] + [_q(SEQ)])
+        return f"CREATE UNIQUE INDEX {_q(landing.name + '_seq')} ON {landing.sql} ({cols})"
 
     def analyze_sql(self, table: TableRef, columns: Sequence[str] = ()) -> str:
         cols = f" ({', '.join(_q(c) for c in columns)})" if columns else ""
         return f"ANALYZE {table.sql}{cols}"
+
+    def unique_columns_sql(self) -> str:
+        """Names of the columns in any primary key or unique index of a table; params: schema, table."""
+        return (
+            "SELECT DISTINCT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey) "
+            "WHERE ns.nspname = %(schema)s AND c.relname = %(table)s AND i.indisunique AND a.attnum > 0 "
+            "ORDER BY a.attname"
+        )
 
     def unique_indexes_sql(self) -> str:
         """Primary key and unique indexes of a table as ``indkey`` text ("1 4"); params: schema, table."""
@@ -483,7 +518,8 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
     def create_undo_sql(self, undo: TableRef, target: TableRef) -> str:
         """Undo journal of one target: its columns (no constraints) plus run, chunk and op."""
         return (
-            f"CREATE TABLE {undo.sql} AS SELECT CAST(0 AS bigint) AS {_q(UNDO_RUN)},"
+            f"CREATE TABLE {undo.sql}{self.storage_clause()}{self.distribution_clause([])}"
+            f" AS SELECT CAST(0 AS bigint) AS {_q(UNDO_RUN)},"
             f" 0 AS {_q(UNDO_CHUNK)}, CAST('I' AS char(1)) AS {_q(UNDO_OP)}, t.*"
             f" FROM {target.sql} t WHERE 1 = 0"
         )

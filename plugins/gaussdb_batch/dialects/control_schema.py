@@ -14,23 +14,30 @@ from gaussdb_batch.identifiers import quote_ident
 class ControlSchemaDDL:
     """Mixin of ``Dialect``: the control schema's versioned DDL."""
 
+    def control_table_clause(self) -> str:  # the Dialect's: astore / replicated where the server needs it
+        return ""
+
     def schema_version_ddl(self, schema: str) -> str:
         return (
             f"CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.schema_version ("
             " version integer PRIMARY KEY, description varchar(200) NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        ) + self.control_table_clause()
 
     def control_migrations(self, schema: str) -> list[tuple[int, str, list[str]]]:
         """Ordered migrations of the control schema: (version, description, statements).
 
-        Upgrades append a migration; nothing is ever dropped. Valid in the GaussDB subset.
+        Upgrades append a migration; nothing is ever dropped. Valid in the GaussDB subset; each
+        CREATE TABLE ends with the server's ``control_table_clause`` (astore, replication).
         """
-        return [
+        migrations = [
             (1, "runs, chunks, rejects, reconciliation", self._control_v1(schema)),
             (2, "batch_state (adaptive period, chunk size), quality_results", self._control_v2(schema)),
             (3, "run ownership: owning DAG run and lease", self._control_v3(schema)),
         ]
+        tail = self.control_table_clause()
+        return [(v, text, [sql + tail if sql.startswith("CREATE TABLE") else sql for sql in statements])
+                for v, text, statements in migrations]
 
     def _control_v3(self, schema: str) -> list[str]:
         s = quote_ident(schema)

@@ -30,6 +30,11 @@ class GaussDBDialect(Dialect):
             raise ValueError(f"upsert_style must be 'merge' or 'on_duplicate_key', got {upsert_style!r}")
         self.upsert_style = upsert_style
 
+    @property
+    def needs_unique_columns(self) -> bool:  # type: ignore[override]
+        # Outside B mode no column of ANY primary key or unique index may be in ODKU's SET.
+        return self.upsert_style == "on_duplicate_key"
+
     def distribution_clause(self, cols: Sequence[Column]) -> str:
         if not self.distribute_by:
             return ""
@@ -58,8 +63,10 @@ class GaussDBDialect(Dialect):
 
     def on_duplicate_key_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
                              keys: Sequence[Column]) -> str:
-        """openGauss's ``ON DUPLICATE KEY UPDATE`` (no RETURNING, no WITH; keys not updatable)."""
-        key_names = {k.name for k in keys} | set(self.distribute_by)
+        """openGauss's ``ON DUPLICATE KEY UPDATE`` (no RETURNING, no WITH). Outside B mode no column
+        of any primary key or unique index may be in SET: the batch keys, the distribution key and
+        every column of the target's unique indexes stay out."""
+        key_names = {k.name for k in keys} | set(self.distribute_by) | set(self.unique_columns)
         names = ", ".join(c.q for c in cols)
         sets = ", ".join(f"{c.q} = EXCLUDED.{c.q}" for c in cols if c.name not in key_names)
         tail = f" ON DUPLICATE KEY UPDATE {sets}" if sets else " ON DUPLICATE KEY UPDATE NOTHING"

@@ -32,6 +32,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import AdaptiveSpec
 from gaussdb_batch.engine.state import ChunkStatus, RunStatus
 from gaussdb_batch.identifiers import TableRef
+from gaussdb_batch.hooks.dbapi import Connection
 
 #: Multiplicative decrease of the chunk size when full chunks take longer than the target.
 CHUNK_DECREASE = 0.5
@@ -97,7 +98,7 @@ def poll_start(ctx: BatchContext) -> Poll:
     """
     dialect = ctx.dialect  # detected outside the transaction (transactions never nest)
 
-    def read(conn: Any) -> Poll:
+    def read(conn: Connection) -> Poll:
         with conn.cursor() as cur:
             state = read_state_in(cur, ctx)
             cur.execute(dialect.last_done_interval_end_sql(ctx.schema), {"batch": ctx.spec.name,
@@ -129,7 +130,7 @@ def measure_backlog(hook: Any, table: TableRef, column: str, watermark: dt.datet
 
     dialect = hook.dialect  # detected before the transaction (transactions never nest)
 
-    def count(conn: Any) -> tuple[int, dt.datetime]:
+    def count(conn: Connection) -> tuple[int, dt.datetime]:
         with conn.cursor() as cur:
             cur.execute(dialect.backlog_sql(table, column), {"watermark": watermark})
             n, now = cur.fetchone()
@@ -148,7 +149,7 @@ def after_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
     spec = ctx.spec
     end = _as_utc(run.interval_end)
 
-    def advance(conn: Any) -> dict[str, Any]:
+    def advance(conn: Connection) -> dict[str, Any]:
         with conn.cursor() as cur:
             cur.execute(ctx.dialect.advisory_xact_lock_sql(), {"key": CONTROL_LOCK_KEY})
             state = read_state_in(cur, ctx)

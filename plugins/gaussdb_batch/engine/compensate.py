@@ -19,6 +19,7 @@ from gaussdb_batch.engine.control import get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import MAX_RETENTION_DAYS
 from gaussdb_batch.engine.state import FINISHED, RunStatus
+from gaussdb_batch.hooks.dbapi import Connection
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
     deleted = restored = 0
     for no in chunk_nos:
 
-        def undo(conn: Any, no: int = no) -> tuple[int, int]:
+        def undo(conn: Connection, no: int = no) -> tuple[int, int]:
             params = {"run_id": run_id, "chunk_no": no}
             with conn.cursor() as cur:
                 state.compensate_chunk(cur, ctx, run_id, no)
@@ -128,7 +129,7 @@ def purge_expired(ctx: BatchContext, before: dt.datetime) -> list[int]:
     """Drop landing tables and undo journals of this batch's runs finished before ``before``."""
     d = ctx.dialect
 
-    def purge(conn: Any) -> list[int]:
+    def purge(conn: Connection) -> list[int]:
         with conn.cursor() as cur:
             cur.execute(d.expired_runs_sql(ctx.schema), {"batch": ctx.spec.name, "before": before,
                                                          "finished": [s.value for s in FINISHED]})

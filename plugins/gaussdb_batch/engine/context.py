@@ -13,6 +13,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.engine.state import ADHOC, Owner
 from gaussdb_batch.identifiers import MAX_IDENT_BYTES, TableRef
+from gaussdb_batch.hooks.dbapi import Connection
 
 T = TypeVar("T")
 log = logging.getLogger("gaussdb_batch.engine")
@@ -65,8 +66,18 @@ class BatchContext:
 
     @cached_property
     def dialect(self) -> Dialect:
-        """The target hook's dialect, for this batch's target (its distribution key)."""
-        return self.target_hook.dialect.for_target(self.spec.target.distribute_by)
+        """The target hook's dialect, for this batch's target (its distribution key, and the columns
+        of its unique indexes where the upsert must leave them alone)."""
+        base = self.target_hook.dialect
+        unique: list[str] = []
+        if base.needs_unique_columns:
+            rows = self.all(base.unique_columns_sql(), {"schema": self.target.schema, "table": self.target.name},
+                            purpose=f"read the unique-index columns of {self.target}")
+            unique = [r[0] for r in rows]
+        if self.spec.target.distribute_by:
+            log.warning("%s: target.distribute_by is experimental: distributed GaussDB targets have not been "
+                        "run against a real cluster (see docs/connection.md)", self.spec.name)
+        return base.for_target(self.spec.target.distribute_by, unique)
 
     def tx(self, fn: Callable[[Any], T], *, purpose: str) -> T:
         """One transaction on the target, with the hook's retries of transient errors.
@@ -140,7 +151,15 @@ class BatchContext:
     @cached_property
     def key_columns(self) -> list[Column]:
         by_name = {c.name: c for c in self.columns}
-        return [by_name[k] for k in self.spec.keys]
+        keys = [by_name[k] for k in self.spec.keys]
+        strings = [k.name for k in keys if k.is_string]
+        if strings and self.dialect.empty_is_null:
+            log.warning(
+                "%s: key columns %s are strings and the target runs in sql_compatibility A: an empty key is "
+                "stored as NULL (it can never match, and a NOT NULL key rejects it) and char(n) keys compare "
+                "blank-padded; prefer non-empty or numeric keys, or a database created with DBCOMPATIBILITY 'PG'",
+                self.spec.name, strings)
+        return keys
 
     def key_text(self, row: dict[str, Any] | Sequence[Any]) -> str:
         if isinstance(row, dict):
@@ -148,7 +167,7 @@ class BatchContext:
         return ",".join("" if v is None else str(v) for v in row)
 
 
-def _execute(conn: Any, sql: str, params: dict | None, shape: str) -> Any:
+def _execute(conn: Connection, sql: str, params: dict | None, shape: str) -> Any:
     with conn.cursor() as cur:
         cur.execute(sql, params)
         if shape == "one":

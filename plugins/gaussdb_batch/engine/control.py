@@ -16,6 +16,7 @@ from typing import Any
 
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
 from gaussdb_batch.engine.spec import BatchSpec
+from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 @dataclass(frozen=True)
 class Run:
@@ -37,7 +38,7 @@ class Run:
     message: str | None
 
 
-def _scalar(cur: Any, sql: str, params: dict | None = None) -> Any:
+def _scalar(cur: Cursor, sql: str, params: dict | None = None) -> Any:
     cur.execute(sql, params)
     row = cur.fetchone()
     return row[0] if row else None
@@ -48,7 +49,7 @@ def ensure_control_schema(ctx: BatchContext) -> None:
     d, schema = ctx.dialect, ctx.schema
     keys = ctx.key_columns  # reads and validates the target's columns before any DDL
 
-    def migrate(conn: Any) -> None:
+    def migrate(conn: Connection) -> None:
         with conn.cursor() as cur:
             cur.execute(d.advisory_xact_lock_sql(), {"key": CONTROL_LOCK_KEY})
             if _scalar(cur, d.schema_exists_sql(), {"schema": schema}) is None:
@@ -90,13 +91,13 @@ class BatchState:
     updated_at: dt.datetime | None = None
 
 
-def read_state_in(cur: Any, ctx: BatchContext) -> BatchState:
+def read_state_in(cur: Cursor, ctx: BatchContext) -> BatchState:
     cur.execute(ctx.dialect.read_state_sql(ctx.schema), {"batch": ctx.spec.name})
     row = cur.fetchone()
     return BatchState(*row) if row else BatchState()
 
 
-def write_state_in(cur: Any, ctx: BatchContext, **fields: Any) -> None:
+def write_state_in(cur: Cursor, ctx: BatchContext, **fields: Any) -> None:
     """Upsert some fields of the batch's state row inside the caller's transaction (takes the lock)."""
     names = list(fields)
     params = {"batch": ctx.spec.name, **fields}
@@ -109,7 +110,7 @@ def write_state_in(cur: Any, ctx: BatchContext, **fields: Any) -> None:
 def read_state(ctx: BatchContext) -> BatchState:
     _ = ctx.dialect  # detected outside the transaction (transactions never nest)
 
-    def read(conn: Any) -> BatchState:
+    def read(conn: Connection) -> BatchState:
         with conn.cursor() as cur:
             return read_state_in(cur, ctx)
 
@@ -119,14 +120,14 @@ def read_state(ctx: BatchContext) -> BatchState:
 def write_state(ctx: BatchContext, **fields: Any) -> None:
     _ = ctx.dialect  # detected outside the transaction (transactions never nest)
 
-    def write(conn: Any) -> None:
+    def write(conn: Connection) -> None:
         with conn.cursor() as cur:
             write_state_in(cur, ctx, **fields)
 
     ctx.tx(write, purpose=f"save the adaptive batch state ({', '.join(fields)})")
 
 
-def chunk_rows_in(cur: Any, ctx: BatchContext) -> int:
+def chunk_rows_in(cur: Cursor, ctx: BatchContext) -> int:
     """The chunk size the planner uses: the adapted one from batch_state, else the spec's."""
     if not adaptive_chunks(ctx.spec):
         return ctx.spec.chunk_rows

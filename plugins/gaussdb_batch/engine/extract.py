@@ -30,6 +30,7 @@ from gaussdb_batch.engine.control import chunk_rows_in, ensure_control_schema, g
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, RunStatus
+from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _require_key_index(ctx: BatchContext) -> None:
 
 
 # --------------------------------------------------------------------------- landing
-def _prepare_landing(cur: Any, ctx: BatchContext, run_id: int) -> None:
+def _prepare_landing(cur: Cursor, ctx: BatchContext, run_id: int) -> None:
     d, landing = ctx.dialect, ctx.landing(run_id)
     state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
     cur.execute(d.drop_table_sql(landing))
@@ -142,7 +143,7 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
     if spec.source.kind == "files":
         rejects: list[dict] = []
 
-        def land_files(conn: Any) -> None:
+        def land_files(conn: Connection) -> None:
             rejects.clear()
             with conn.cursor() as cur:
                 _prepare_landing(cur, ctx, run_id)
@@ -157,7 +158,7 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
     if spec.same_db:
         sql, params = _source_select(ctx, bind=True, start=start, end=end)
 
-        def land_same_db(conn: Any) -> None:
+        def land_same_db(conn: Connection) -> None:
             with conn.cursor() as cur:
                 _prepare_landing(cur, ctx, run_id)
                 cur.execute(d.insert_landing_from_select_sql(landing, ctx.columns, sql), params)
@@ -174,7 +175,7 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
     in_sql = d.copy_in_sql(landing, names)
     src_hook = ctx.source_hook
 
-    def land_copy(conn: Any) -> None:
+    def land_copy(conn: Connection) -> None:
         with conn.cursor() as cur:
             _prepare_landing(cur, ctx, run_id)
         src = src_hook.get_conn()
@@ -340,7 +341,7 @@ def source_keys_are_unique(ctx: BatchContext) -> bool:
     d = ctx.dialect
     params = {"schema": src.table.schema, "table": src.table.name}
 
-    def read(conn: Any) -> bool:
+    def read(conn: Connection) -> bool:
         with conn.cursor() as cur:
             cur.execute(d.column_numbers_sql(), params)
             names = {int(n): name for n, name in cur.fetchall()}
@@ -357,7 +358,7 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
     spec, d = ctx.spec, ctx.dialect
     landing = ctx.landing(run_id)
 
-    def plan(conn: Any) -> tuple[int, int, int, int]:
+    def plan(conn: Connection) -> tuple[int, int, int, int]:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
             cr = chunk_rows_in(cur, ctx)  # the spec's, or the adapted size of an adaptive batch
@@ -387,7 +388,7 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
     return ctx.tx(plan, purpose=f"plan the chunks of run {run_id}")
 
 
-def _reject_duplicates(cur: Any, ctx: BatchContext, run_id: int) -> int:
+def _reject_duplicates(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
     """Keep the first row of each key; every later one goes to rejects (SQLSTATE 21000)."""
     d, landing = ctx.dialect, ctx.landing(run_id)
     cur.execute(d.duplicate_keys_sql(landing, ctx.key_columns))
@@ -408,7 +409,7 @@ def _reject_duplicates(cur: Any, ctx: BatchContext, run_id: int) -> int:
     return len(seqs)
 
 
-def _boundary_keys(cur: Any, ctx: BatchContext, landing: Any, chunks: list[tuple[int, int]]) -> dict[int, str]:
+def _boundary_keys(cur: Cursor, ctx: BatchContext, landing: Any, chunks: list[tuple[int, int]]) -> dict[int, str]:
     """Key text at each chunk's first and last seq, for people reading the plan."""
     if not chunks:
         return {}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from gaussdb_batch import metrics
 from gaussdb_batch.engine import state
@@ -26,6 +25,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.errors import DATA, classify
+from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 SAVEPOINT = "gb_write"
 
@@ -56,7 +56,7 @@ class _Rejects:
         self.rows: list[tuple[int, str, str]] = []  # (seq, sqlstate, message)
 
 
-def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
+def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
                  rejects: _Rejects) -> int:
     """Write seqs [lo, hi]; bisect on data errors. Returns rows written."""
     d, driver = ctx.dialect, ctx.target_hook.driver
@@ -87,7 +87,7 @@ def _write_range(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, lo: in
     return written
 
 
-def _purge_interval(cur: Any, ctx: BatchContext, run_id: int) -> int:
+def _purge_interval(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
     """delete_insert: journal and delete the interval's target rows that vanished at the source."""
     d = ctx.dialect
     cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
@@ -103,7 +103,7 @@ def _purge_interval(cur: Any, ctx: BatchContext, run_id: int) -> int:
     return deleted
 
 
-def _store_rejects(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, rejects: _Rejects) -> None:
+def _store_rejects(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, rejects: _Rejects) -> None:
     if not rejects.rows:
         return
     d = ctx.dialect
@@ -120,7 +120,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
     d = ctx.prepare().dialect
     tries = 0
 
-    def work(conn: Any) -> ChunkResult | None:
+    def work(conn: Connection) -> ChunkResult | None:
         nonlocal tries
         tries += 1
         with conn.cursor() as cur:
@@ -163,7 +163,7 @@ def rejects_over_limit(ctx: BatchContext, run_id: int) -> int | None:
 def _unfinished(ctx: BatchContext, run_id: int) -> int:
     """Chunks not DONE yet; fenced, so a lane never waits on chunks of a run it no longer owns."""
 
-    def read(conn: Any) -> int:
+    def read(conn: Connection) -> int:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.LOADING, shared=True)
             cur.execute(ctx.dialect.chunk_totals_sql(ctx.schema), {"run_id": run_id, "done": ChunkStatus.DONE.value})

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from gaussdb_batch.engine.errors import PermanentBatchError
 
 if TYPE_CHECKING:
+    from gaussdb_batch.hooks.dbapi import Connection, Cursor
     from gaussdb_batch.engine.context import BatchContext
 
 log = logging.getLogger("gaussdb_batch.engine")
@@ -140,7 +141,7 @@ def _lease(ctx: BatchContext) -> dict[str, int]:
     return {"lease_seconds": int(ctx.spec.lease_seconds)}
 
 
-def _lease_left(cur: Any, ctx: BatchContext, run_id: int) -> float:
+def _lease_left(cur: Cursor, ctx: BatchContext, run_id: int) -> float:
     """Seconds the attempt's lease has left (<= 0: expired); chunk commits count as renewals."""
     cur.execute(ctx.dialect.lease_facts_sql(ctx.schema), {"run_id": run_id})
     until, last_chunk, seconds, now = cur.fetchone()
@@ -177,7 +178,7 @@ def begin(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun:
         pause = min(pause * 2, 10.0)
 
 
-def _begin_in(conn: Any, ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun | tuple:
+def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun | tuple:
     d, schema, spec, me = ctx.dialect, ctx.schema, ctx.spec, ctx.owner
     with conn.cursor() as cur:
         cur.execute(d.interval_lock_sql(), {"key": _interval_key(spec.name, start, end)})
@@ -229,7 +230,7 @@ def _begin_in(conn: Any, ctx: BatchContext, start: dt.datetime, end: dt.datetime
 
 
 # --------------------------------------------------------------------------- fencing
-def fence(cur: Any, ctx: BatchContext, run_id: int, *allowed: RunStatus, shared: bool = False) -> RunStatus:
+def fence(cur: Cursor, ctx: BatchContext, run_id: int, *allowed: RunStatus, shared: bool = False) -> RunStatus:
     """Inside a write transaction: stop unless ``ctx.owner`` still owns the run in an allowed status.
 
     ``shared`` (concurrent lanes) takes a shared row lock and leaves renewal to the chunk commit;
@@ -255,30 +256,30 @@ def fence(cur: Any, ctx: BatchContext, run_id: int, *allowed: RunStatus, shared:
     return status
 
 
-def _status(cur: Any, ctx: BatchContext, run_id: int) -> RunStatus:
+def _status(cur: Cursor, ctx: BatchContext, run_id: int) -> RunStatus:
     cur.execute(ctx.dialect.lock_run_sql(ctx.schema, exclusive=False), {"run_id": run_id})
     return RunStatus(cur.fetchone()[0])
 
 
-def _set_run(cur: Any, ctx: BatchContext, run_id: int, status: RunStatus, **fields: Any) -> None:
+def _set_run(cur: Cursor, ctx: BatchContext, run_id: int, status: RunStatus, **fields: Any) -> None:
     fields = {"status": status.value, **fields}
     cur.execute(ctx.dialect.update_run_sql(ctx.schema, list(fields)), {"run_id": run_id, **fields})
 
 
 # --------------------------------------------------------------------------- transitions
-def planned(cur: Any, ctx: BatchContext, run_id: int, **counts: Any) -> None:
+def planned(cur: Cursor, ctx: BatchContext, run_id: int, **counts: Any) -> None:
     """EXTRACTING -> LOADING, with the plan's counts (inside the plan's transaction)."""
     _set_run(cur, ctx, run_id, RunStatus.LOADING, extracted_at=dt.datetime.now(dt.timezone.utc), **counts)
 
 
-def insert_chunk(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int, seq_lo: int, seq_hi: int,
+def insert_chunk(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, seq_lo: int, seq_hi: int,
                  key_lo: str | None, key_hi: str | None, rows_in: int) -> None:
     cur.execute(ctx.dialect.insert_chunk_sql(ctx.schema), {
         "run_id": run_id, "chunk_no": chunk_no, "seq_lo": seq_lo, "seq_hi": seq_hi, "key_lo": key_lo,
         "key_hi": key_hi, "rows_in": rows_in, "status": ChunkStatus.PENDING.value})
 
 
-def claim(cur: Any, ctx: BatchContext, run_id: int) -> ClaimedChunk | None:
+def claim(cur: Cursor, ctx: BatchContext, run_id: int) -> ClaimedChunk | None:
     """Fence (shared), then lock the next pending chunk; other lanes skip it."""
     fence(cur, ctx, run_id, RunStatus.LOADING, shared=True)
     d, params = ctx.dialect, {"run_id": run_id, "pending": ChunkStatus.PENDING.value}
@@ -296,7 +297,7 @@ def claim(cur: Any, ctx: BatchContext, run_id: int) -> ClaimedChunk | None:
     return ClaimedChunk(row[0], row[1], row[2], row[5]) if row else None
 
 
-def finish_chunk(cur: Any, ctx: BatchContext, run_id: int, chunk: ClaimedChunk, *, written: int, rejected: int,
+def finish_chunk(cur: Cursor, ctx: BatchContext, run_id: int, chunk: ClaimedChunk, *, written: int, rejected: int,
                  lane: int) -> None:
     """PENDING -> DONE with its counts, in the chunk's transaction (its commit renews the lease)."""
     cur.execute(ctx.dialect.finish_chunk_sql(ctx.schema), {
@@ -308,7 +309,7 @@ def finish_chunk(cur: Any, ctx: BatchContext, run_id: int, chunk: ClaimedChunk, 
 def reset_for_reload(ctx: BatchContext, run_id: int, chunk_nos: list[int]) -> None:
     """DONE -> PENDING for chunks the check found different, so a lane loads them again."""
 
-    def reset(conn: Any) -> None:
+    def reset(conn: Connection) -> None:
         with conn.cursor() as cur:
             fence(cur, ctx, run_id, RunStatus.LOADING)
             for no in chunk_nos:
@@ -322,7 +323,7 @@ def fail(ctx: BatchContext, run_id: int, message: str) -> None:
     """EXTRACTING/LOADING -> FAILED: resumable by anyone (the lease is released). Never raises for
     a run this owner no longer holds."""
 
-    def write(conn: Any) -> None:
+    def write(conn: Connection) -> None:
         with conn.cursor() as cur:
             try:
                 fence(cur, ctx, run_id, RunStatus.EXTRACTING, RunStatus.LOADING)
@@ -340,7 +341,7 @@ def compensating(ctx: BatchContext, run_id: int, *, manual: bool) -> bool:
     live DAG run owns the attempt: then this one leaves it alone."""
     d, me = ctx.dialect, ctx.owner
 
-    def start(conn: Any) -> bool:
+    def start(conn: Connection) -> bool:
         with conn.cursor() as cur:
             cur.execute(d.lock_run_sql(ctx.schema, exclusive=True), {"run_id": run_id})
             status, dag_id, dag_run, _ = cur.fetchone()
@@ -363,7 +364,7 @@ def compensating(ctx: BatchContext, run_id: int, *, manual: bool) -> bool:
     return ctx.tx(start, purpose=f"start compensating run {run_id}")
 
 
-def compensate_chunk(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int) -> None:
+def compensate_chunk(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int) -> None:
     """DONE -> COMPENSATED (fenced: the caller's transaction also replays its journal)."""
     fence(cur, ctx, run_id, RunStatus.COMPENSATING)
     cur.execute(ctx.dialect.set_chunk_status_sql(ctx.schema),
@@ -371,7 +372,7 @@ def compensate_chunk(cur: Any, ctx: BatchContext, run_id: int, chunk_no: int) ->
 
 
 def compensated(ctx: BatchContext, run_id: int, reason: str) -> None:
-    def write(conn: Any) -> None:
+    def write(conn: Connection) -> None:
         with conn.cursor() as cur:
             fence(cur, ctx, run_id, RunStatus.COMPENSATING)
             _set_run(cur, ctx, run_id, RunStatus.COMPENSATED, finished_at=dt.datetime.now(dt.timezone.utc),
@@ -384,7 +385,7 @@ def finish_run(ctx: BatchContext, run_id: int) -> tuple[int, int, int]:
     """LOADING -> DONE with its totals, one transaction; returns (chunks, rows written, rejects)."""
     d = ctx.dialect
 
-    def write(conn: Any) -> tuple[int, int, int]:
+    def write(conn: Connection) -> tuple[int, int, int]:
         with conn.cursor() as cur:
             fence(cur, ctx, run_id, RunStatus.LOADING)
             cur.execute(d.chunk_totals_sql(ctx.schema), {"run_id": run_id, "done": ChunkStatus.DONE.value})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gaussdb_batch.hooks.drivers import COPY_CHUNK
 
 if TYPE_CHECKING:
+    from gaussdb_batch.hooks.dbapi import Connection
     from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def copy_between(
     return reader.nbytes
 
 
-def _cancel(hook: GaussDBHook, conn: Any) -> None:
+def _cancel(hook: GaussDBHook, conn: Connection) -> None:
     try:
         hook.driver.cancel(conn)
     except Exception:

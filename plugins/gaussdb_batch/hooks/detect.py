@@ -11,16 +11,42 @@ transaction is rolled back at the end, leaving the session idle and clean.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from gaussdb_batch.hooks.session import OPTIONAL_SETTINGS
+from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 log = logging.getLogger(__name__)
 
 GAUSSDB = "gaussdb"
 POSTGRES = "postgres"
 _GAUSS_MARKERS = ("opengauss", "gaussdb")
+
+
+#: openGauss releases that GaussDB kernel lines build on (inferred from Huawei's release notes:
+#: kernel 503 is the line of openGauss 3.x, 505 of 5.x). Used only for feature gates.
+KERNEL_BASES = {503: (3, 1, 0), 505: (5, 0, 0), 506: (6, 0, 0)}
+
+
+def parse_release(text: str) -> tuple[str, tuple[int, ...]] | None:
+    """(product, release) from ``opengauss_version()`` or ``version()`` text.
+
+    ``openGauss 5.0.1`` / a bare ``5.0.1`` -> ("opengauss", (5, 0, 1)); ``GaussDB Kernel 505.2.0``
+    -> ("gaussdb", (505, 2, 0)); DWS's ``PostgreSQL 9.2.4 gsql ((GaussDB 8.2.0 build`` -> ("dws",
+    (8, 2, 0)). The 9.2.4 every GaussDB reports as its PostgreSQL version is never taken.
+    """
+    def nums(m: re.Match[str]) -> tuple[int, ...]:
+        return tuple(int(x) for x in m.groups() if x is not None)
+
+    for product, pattern in (("gaussdb", r"GaussDB\s+Kernel\s+V?(\d+)(?:\.(\d+))?(?:\.(\d+))?"),
+                             ("opengauss", r"openGauss\s+(\d+)\.(\d+)(?:\.(\d+))?"),
+                             ("dws", r"GaussDB\s+(\d+)\.(\d+)(?:\.(\d+))?")):
+        m = re.search(pattern, text, re.IGNORECASE)
+        if m:
+            return product, nums(m)
+    m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return ("opengauss", nums(m)) if m else None
 
 
 @dataclass(frozen=True)
@@ -32,27 +58,50 @@ class ServerInfo:
     compatibility: str | None
     #: The OPTIONAL_SETTINGS this server has.
     settings: frozenset[str] = field(default_factory=frozenset)
+    #: enable_default_ustore_table is on: tables without storage_type are ustore.
+    default_ustore: bool = False
+    #: Data nodes in pgxc_node (a distributed GaussDB / DWS cluster; inferred from the catalog).
+    distributed: bool = False
+
+    @property
+    def product(self) -> str:
+        """postgres | opengauss | gaussdb (a GaussDB kernel) | dws | unknown (GaussDB-like, unparsed)."""
+        if self.family != GAUSSDB:
+            return POSTGRES
+        parsed = parse_release(self.version)
+        return parsed[0] if parsed else "unknown"
 
     @property
     def release(self) -> tuple[int, ...] | None:
-        """openGauss release (3, 1, 0) from opengauss_version(); GaussDB kernel versions (503, ...) as they are."""
-        import re
-
+        """The release as the product numbers it: openGauss (3, 1, 0), GaussDB kernel (505, 2, 0), DWS (8, 2, 0)."""
         if self.family != GAUSSDB:
             return None
-        m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", self.version)
-        return tuple(int(x) for x in m.groups() if x is not None) if m else None
+        parsed = parse_release(self.version)
+        return parsed[1] if parsed else None
+
+    @property
+    def opengauss_base(self) -> tuple[int, ...] | None:
+        """The openGauss release whose features this server has: itself, or a kernel line's base."""
+        parsed = parse_release(self.version) if self.family == GAUSSDB else None
+        if parsed is None:
+            return None
+        product, release = parsed
+        if product == "opengauss":
+            return release
+        if product == "gaussdb":
+            known = [k for k in KERNEL_BASES if k <= release[0]]
+            return KERNEL_BASES[max(known)] if known else None
+        return None  # DWS: its own line; no gate is inferred for it
 
     @property
     def supports_skip_locked(self) -> bool:
         """``FOR UPDATE SKIP LOCKED``: PostgreSQL, openGauss >= 3.1.0 (absent from gram.y up to 3.0.x),
-        GaussDB kernels 503 and later (inferred: built on openGauss 3.1+). Unknown: assume absent."""
+        GaussDB kernels of the 503 line and later (inferred). Unknown: assume absent (the claim
+        without it is always correct, only slower)."""
         if self.family != GAUSSDB:
             return True
-        r = self.release
-        if r is None:
-            return False
-        return r >= (3, 1) if r[0] < 100 else r[0] >= 503
+        base = self.opengauss_base
+        return base is not None and base >= (3, 1)
 
     @property
     def empty_string_is_null(self) -> bool:
@@ -60,7 +109,7 @@ class ServerInfo:
         return self.compatibility == "A"
 
 
-def _try_scalar(cur: Any, sql: str, error: type[Exception]) -> str | None:
+def _try_scalar(cur: Cursor, sql: str, error: type[Exception]) -> str | None:
     cur.execute("SAVEPOINT gaussdb_batch_probe")
     try:
         cur.execute(sql)
@@ -72,7 +121,7 @@ def _try_scalar(cur: Any, sql: str, error: type[Exception]) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
-def probe_server(conn: Any, error: type[Exception]) -> ServerInfo:
+def probe_server(conn: Connection, error: type[Exception]) -> ServerInfo:
     """Probe a fresh, idle connection (autocommit off); leaves it idle again."""
     try:
         with conn.cursor() as cur:
@@ -82,14 +131,22 @@ def probe_server(conn: Any, error: type[Exception]) -> ServerInfo:
             compatibility = _try_scalar(cur, "SHOW sql_compatibility", error)
             names = ", ".join(f"'{name}'" for name in OPTIONAL_SETTINGS)
             present = _try_scalar(cur, f"SELECT string_agg(name, ',') FROM pg_settings WHERE name IN ({names})", error)
+            is_gauss = og_version is not None or any(m in version_text.lower() for m in _GAUSS_MARKERS)
+            ustore = data_nodes = None
+            if is_gauss:
+                ustore = _try_scalar(cur, "SELECT setting FROM pg_settings WHERE name = 'enable_default_ustore_table'",
+                                     error)
+                data_nodes = _try_scalar(cur, "SELECT count(*) FROM pgxc_node WHERE node_type = 'D'", error)
     finally:
         conn.rollback()
-    is_gauss = og_version is not None or any(m in version_text.lower() for m in _GAUSS_MARKERS)
     info = ServerInfo(
         family=GAUSSDB if is_gauss else POSTGRES,
-        version=og_version or version_text,
+        # A GaussDB kernel or DWS names its own line in version(); openGauss's is opengauss_version().
+        version=version_text if "gaussdb" in version_text.lower() else (og_version or version_text),
         compatibility=compatibility.upper() if compatibility else None,
         settings=frozenset(present.split(",")) if present else frozenset(),
+        default_ustore=(ustore or "").lower() in ("on", "true", "1"),
+        distributed=int(data_nodes or 0) > 0,
     )
     if info.empty_string_is_null:
         log.warning(

@@ -60,6 +60,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Empty: detected (openGauss before 3.1.0 has no SKIP LOCKED); false forces the claim without it.",
         "schema": {"type": ["boolean", "null"]},
     },
+    "upsert_style": _text(
+        "GaussDB upsert",
+        "merge (MERGE INTO, the default) or on_duplicate_key (INSERT ... ON DUPLICATE KEY UPDATE; astore targets "
+        "only; every unique-index column stays out of SET).",
+        "merge",
+        pattern="^(merge|on_duplicate_key)$",
+    ),
     "search_path": _text("search_path", "Comma-separated schema names (validated identifiers)."),
     "application_name": _text(
         "application_name prefix", "Sessions show up as <prefix>:<dag>.<task>[<map_index>].", "gaussdb_batch"

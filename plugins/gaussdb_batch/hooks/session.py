@@ -83,6 +83,8 @@ class SessionSettings:
     dialect: str | None = None
     #: Force the claim without SKIP LOCKED (what openGauss before 3.1.0 gets); None: from detection.
     skip_locked: bool | None = None
+    #: GaussDB upserts: MERGE INTO (default) or INSERT ... ON DUPLICATE KEY UPDATE.
+    upsert_style: str = "merge"
     statement_timeout: str = "30min"
     idle_in_transaction_timeout: str = "60s"
     #: None: derived from the task's execution_timeout (see ``session_timeout_value``).
@@ -104,6 +106,9 @@ class SessionSettings:
         dialect = extra.get("dialect") or None
         if dialect is not None and dialect not in DIALECTS:
             raise ValueError(f"Connection extra dialect={dialect!r} must be one of {DIALECTS} (or absent to detect)")
+        upsert_style = str(extra.get("upsert_style") or "merge")
+        if upsert_style not in ("merge", "on_duplicate_key"):
+            raise ValueError(f"Connection extra upsert_style={upsert_style!r} must be 'merge' or 'on_duplicate_key'")
         setup = extra.get("session_setup", "options")
         if setup not in ("options", "set"):
             raise ValueError(f"Connection extra session_setup={setup!r} must be 'options' or 'set'")
@@ -122,6 +127,7 @@ class SessionSettings:
             driver=str(extra.get("driver", "auto")),
             dialect=dialect,
             skip_locked=None if extra.get("skip_locked") is None else _flag(extra["skip_locked"]),
+            upsert_style=upsert_style,
             statement_timeout=duration(extra.get("statement_timeout", cls.statement_timeout), what="statement_timeout"),
             idle_in_transaction_timeout=duration(
                 extra.get("idle_in_transaction_timeout", cls.idle_in_transaction_timeout),

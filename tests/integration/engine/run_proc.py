@@ -1,7 +1,9 @@
 """Run one whole attempt of a batch in its own process, as one Airflow DAG run would (overlap tests).
 
 Usage: python -m tests.integration.engine.run_proc '<json: {"spec": {...}, "start": iso, "end": iso,
-"owner": [dag_id, run_id], "lanes": n}>'
+"owner": [dag_id, run_id], "lanes": n, "go": path}>'
+With "go", the process starts (imports, connects nothing) and waits for that file to exist before
+it begins: a test can have it ready and start the attempt at a moment of its choosing.
 extract -> lanes (one after another) -> check -> finalize; a permanent error in load or check
 compensates, as the DAG's compensate task does. Prints one JSON line: outcome, run id, message.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
+import time
 
 from gaussdb_batch.checks.reconcile import check_run
 from gaussdb_batch.engine.compensate import compensate_run, finalize_run
@@ -26,6 +30,10 @@ def main() -> None:
     args = json.loads(sys.argv[1])
     ctx = BatchContext(parse_spec(args["spec"]), owner=Owner(*args["owner"]))
     out: dict = {"owner": args["owner"]}
+    if args.get("go"):
+        deadline = time.monotonic() + 120
+        while not os.path.exists(args["go"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
     try:
         ex = extract(ctx, dt.datetime.fromisoformat(args["start"]), dt.datetime.fromisoformat(args["end"]))
         out.update(run_id=ex.run_id, resumed=ex.resumed)

@@ -27,9 +27,11 @@ START, END = dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 4, tzinfo
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _attempt(spec: dict, dag_run: str) -> subprocess.Popen:
+def _attempt(spec: dict, dag_run: str, go: Path | None = None) -> subprocess.Popen:
+    """An attempt in its own process; with ``go`` it waits, ready, until that file exists."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'plugins'}")
-    args = {"spec": spec, "start": START.isoformat(), "end": END.isoformat(), "owner": ["orders_sync", dag_run]}
+    args = {"spec": spec, "start": START.isoformat(), "end": END.isoformat(), "owner": ["orders_sync", dag_run],
+            "go": str(go) if go else None}
     return subprocess.Popen([sys.executable, "-m", "tests.integration.engine.run_proc", json.dumps(args)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -101,18 +103,21 @@ def test_a_second_attempt_mid_load_fails_fast_and_touches_nothing(
 
 @pytest.mark.parametrize("on_overlap", ["fail", "wait"])
 def test_an_attempt_whose_owner_was_killed_is_taken_over_once_its_lease_expires(
-        spec_data, orders, source_dsn, target_dsn, schemas, on_overlap):
+        spec_data, orders, source_dsn, target_dsn, schemas, on_overlap, tmp_path):
     _source(source_dsn, orders)
     slow_down(target_dsn, orders, ms_per_row=2)
     lease = 10 if on_overlap == "fail" else 3  # "fail" must meet the lease still live, seconds after the kill
     spec = spec_data(chunk_rows=100, lease_seconds=lease, on_overlap=on_overlap)
     first = _attempt(spec, "scheduled__1")
+    # Started (imports done) before the kill, so it begins within the live lease however slow the machine.
+    early_proc = _attempt(spec, "manual__2", go=tmp_path / "go") if on_overlap == "fail" else None
     _wait_for_chunks(target_dsn, schemas["control"], 3, first)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     done_before = _done_chunks(target_dsn, schemas["control"])
-    if on_overlap == "fail":
-        early = _result(_attempt(spec, "manual__2"), timeout=60)  # the lease is still live
+    if early_proc is not None:
+        (tmp_path / "go").touch()
+        early = _result(early_proc, timeout=60)  # the lease is still live
         assert early["outcome"] == "overlap" and "scheduled__1" in early["message"], early
         time.sleep(lease + 0.5)
     late = _result(_attempt(spec, "manual__3"), timeout=120)  # waits, or comes after the lease expired
