@@ -21,31 +21,14 @@ import pytest
 
 from gaussdb_batch.engine.state import RunStatus
 from tests.e2e.conftest import AIRFLOW, APPEND_DAG_ID, DAG_ID, Stack, query, wait_until
+from tests.e2e.manual_batch import add_batch, manual_spec
 
 pytestmark = pytest.mark.e2e
 
 ASSET_DAG_ID = "e2e_assets"
 DOWNSTREAM = "gaussdb_batch_downstream"
-ASSET_SPEC = f"""\
-name: {ASSET_DAG_ID}
-description: TPC-H orders into a table that refuses 1993 (asset events end to end)
-schedule: null
-start_date: 1992-01-01
-tags: [e2e, assets]
-source: {{conn_id: e2e_source, table: tpch.orders, interval_column: o_orderdate}}
-target: {{conn_id: e2e_target, table: e2e.orders_asset}}
-keys: [o_orderkey]
-mode: upsert
-chunk_rows: 200
-lanes: 2
-pool: e2e_load
-extract_pool: e2e_extract
-max_rejects: 0
-retries: 1
-retry_delay_seconds: 1
-retry_exponential_backoff: 1
-max_retry_delay_seconds: 2
-"""
+ASSET_SPEC = manual_spec(ASSET_DAG_ID, description="TPC-H orders into a table that refuses 1993 (asset events)",
+                         target="e2e.orders_asset", tag="assets", chunk_rows=200, max_rejects=0)
 TARGET_SQL = """
 CREATE SCHEMA IF NOT EXISTS e2e;
 DROP TABLE IF EXISTS e2e.orders_asset;
@@ -78,12 +61,10 @@ def asset_stack(local_stack: Stack) -> Iterator[Stack]:
     with psycopg2.connect(st.target_dsn) as conn, conn.cursor() as cur:
         cur.execute(TARGET_SQL)
     conn.close()
-    (st.include / "batches" / f"{ASSET_DAG_ID}.yaml").write_text(ASSET_SPEC)
-    # The dag-processor finds the new spec and re-parses the downstream DAG file with its asset.
+    add_batch(st, ASSET_DAG_ID, ASSET_SPEC)
+    # The dag-processor re-parses the downstream DAG file, which now finds the new batch's asset.
     wait_until("the downstream DAG to be scheduled on the new batch's asset", lambda: _consumed_by_downstream(st),
                timeout=240, interval=3, diagnose=st.diagnose)
-    wait_until(f"the dag-processor to parse {ASSET_DAG_ID}", lambda: st._dag_parsed(ASSET_DAG_ID), timeout=120,
-               interval=2, diagnose=st.diagnose)
     others = [DAG_ID, APPEND_DAG_ID]
     _set_paused(st, others, True)
     _set_paused(st, [ASSET_DAG_ID, DOWNSTREAM], False)
