@@ -106,12 +106,21 @@ def _sign_in(driver, st: Stack) -> None:
 
 
 def _shown_run(driver) -> tuple[str, int] | None:
-    """(status, progress %) of the run shown in the page's detail pane, inside the plugin's iframe."""
-    statuses = driver.find_elements(By.CSS_SELECTOR, "[data-testid=run-detail] [data-testid=run-status]")
-    bars = driver.find_elements(By.CSS_SELECTOR, "[data-testid=run-detail] [data-testid=progress]")
-    if not statuses or not bars:
-        return None
-    return statuses[0].text.strip(), int(bars[0].get_attribute("aria-valuenow"))
+    """(status, progress %) of the run shown in the page's detail pane, inside the plugin's iframe.
+
+    Read in one script: the page re-renders while it polls, so elements found earlier go stale.
+    """
+    got = driver.execute_script(
+        "const d = document.querySelector('[data-testid=run-detail]');"
+        "const s = d && d.querySelector('[data-testid=run-status]');"
+        "const b = d && d.querySelector('[data-testid=progress]');"
+        "return s && b ? [s.textContent.trim(), Number(b.getAttribute('aria-valuenow'))] : null;")
+    return (got[0], int(got[1])) if got else None
+
+
+def _texts(driver, selector: str) -> list[str]:
+    return driver.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText);",
+                                 selector)
 
 
 def test_endpoints_refuse_requests_without_a_valid_token(ui_stack: Stack):
@@ -173,9 +182,9 @@ def test_the_page_shows_a_run_in_progress_then_finished(ui_stack: Stack, browser
                              diagnose=st.diagnose)
     assert pct == 100
     assert st.wait_run(BATCH, dag_run)["state"] == "success"
-    rejects = browser.find_elements(By.CSS_SELECTOR, "[data-testid=reject-row]")
-    assert rejects and "23514" in rejects[0].text and "hidden" not in rejects[0].text
-    assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=rollback-link]")
+    rejects = _texts(browser, "[data-testid=reject-row]")
+    assert rejects and "23514" in rejects[0] and "hidden" not in rejects[0], rejects
+    assert _texts(browser, "[data-testid=rollback-link]")
     browser.execute_script("document.querySelector('[data-testid=chunks] tbody tr:nth-last-child(3)')"
                            ".scrollIntoView()")
     browser.switch_to.default_content()

@@ -28,7 +28,6 @@ from gaussdb_batch.ui import queries
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
-URL_PREFIX = "/gaussdb-batch"
 
 
 def include_folder() -> Path:
@@ -112,8 +111,11 @@ def create_app() -> FastAPI:
             if not _authorized(user, spec.dag_id, "GET"):
                 continue
             item = _summary(spec)
-            with _reading(spec) as ctx:
-                latest = queries.runs(ctx, limit=runs) if queries.has_control_schema(ctx) else []
+            try:
+                with _reading(spec) as ctx:
+                    latest = queries.runs(ctx, limit=runs) if queries.has_control_schema(ctx) else []
+            except HTTPException as exc:  # one unreachable target must not hide the other batches
+                item["error"], latest = exc.detail, []
             item["runs"] = [{**r, "links": _links(spec, r)} for r in latest]
             out.append(item)
         return {"batches": out}
