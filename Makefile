@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv db demo test airflow down clean bench
+.PHONY: help venv db demo test airflow psql down clean bench
 
 help:
 	@echo "make demo     load TPC-H into the local GaussDB stand-in and run the demo batches end to end"
 	@echo "make test     everything CI checks (starts what it needs)"
-	@echo "make airflow  airflow standalone on http://127.0.0.1:8080 with this project's DAGs"
+	@echo "make airflow  airflow standalone on http://127.0.0.1:8080 with this project's DAGs (AIRFLOW_PORT=8081 for another port)"
+	@echo "make psql     psql on the local target database (PSQL_DB=gbsource for the source)"
 	@echo "make bench    benchmarks (figures, not pass/fail): see BENCHMARKS.md"
 	@echo "make down     stop the local database;  make clean  remove .local/ (database, Airflow home)"
 
@@ -36,6 +37,10 @@ test: venv db
 
 airflow: venv db
 	@scripts/airflow_standalone.sh
+
+psql: db
+	@. .local/pg/env && PGPASSWORD="$$GAUSSDB_BATCH_PG_PASSWORD" "$$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)" -h "$$GAUSSDB_BATCH_PG_HOST" \
+	  -p "$$GAUSSDB_BATCH_PG_PORT" -U "$$GAUSSDB_BATCH_PG_USER" "$${PSQL_DB:-gbtarget}"
 
 bench: venv db
 	@. scripts/env.sh && python bench/run.py

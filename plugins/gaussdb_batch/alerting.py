@@ -108,8 +108,13 @@ def _target(raw: Any, where: str) -> Target:
     return Target(kind, conn_id.strip(), options)
 
 
-def parse_alerting(spec_alerting: Mapping[str, Any] | None) -> AlertingSpec:
-    """Validate the ``alerting`` section; errors name the offending field (``alerting.on_retry[1].type``)."""
+def parse_alerting(spec_alerting: AlertingSpec | Mapping[str, Any] | None) -> AlertingSpec:
+    """Validate the ``alerting`` section; errors name the offending field (``alerting.on_retry[1].type``).
+
+    A BatchSpec holds the parsed AlertingSpec already (parse_spec calls this); it is returned as is.
+    """
+    if isinstance(spec_alerting, AlertingSpec):
+        return spec_alerting
     if spec_alerting is None:
         return AlertingSpec()
     if not isinstance(spec_alerting, Mapping):
@@ -133,7 +138,7 @@ def parse_alerting(spec_alerting: Mapping[str, Any] | None) -> AlertingSpec:
     return AlertingSpec(late_after_minutes=late, **targets)
 
 
-def build_callbacks(spec_alerting: Mapping[str, Any] | None, *, batch: str | None = None) -> dict[str, list]:
+def build_callbacks(spec_alerting: AlertingSpec | Mapping[str, Any] | None, *, batch: str | None = None) -> dict[str, list]:
     """Task callback kwargs (for ``default_args`` or an operator): lists of notifier instances."""
     spec = parse_alerting(spec_alerting)
     return {
@@ -167,7 +172,7 @@ def deadline_alert(max_duration: datetime.timedelta, notifier_kwargs: Mapping[st
     )
 
 
-def build_deadlines(spec_alerting: Mapping[str, Any] | None, *, batch: str | None = None) -> list[DeadlineAlert]:
+def build_deadlines(spec_alerting: AlertingSpec | Mapping[str, Any] | None, *, batch: str | None = None) -> list[DeadlineAlert]:
     """``DAG(deadline=...)``: one DeadlineAlert per on_failure target when late_after_minutes is set."""
     spec = parse_alerting(spec_alerting)
     if spec.late_after_minutes is None:
@@ -182,7 +187,7 @@ def build_deadlines(spec_alerting: Mapping[str, Any] | None, *, batch: str | Non
 
 
 def compensation_notifier(
-    spec_alerting: Mapping[str, Any] | None, *, batch: str | None = None
+    spec_alerting: AlertingSpec | Mapping[str, Any] | None, *, batch: str | None = None
 ) -> Callable[..., None]:
     """The alert the compensate task sends: ``notify(message, context=None)``.
 

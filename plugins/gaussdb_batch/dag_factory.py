@@ -14,6 +14,7 @@ also gets a manual rollback DAG. The operators themselves live in ``operators/``
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
 from gaussdb_batch.assets import target_outlets
-from gaussdb_batch.engine.spec import BatchSpec, load_specs
+from gaussdb_batch.engine.spec import BatchSpec, load_spec, load_specs
 from gaussdb_batch.operators.adaptive import AdvanceWatermarkOperator, BacklogSensor
 from gaussdb_batch.operators.batch import (
     CheckOperator,
@@ -80,7 +81,9 @@ def doc_md(spec: BatchSpec) -> str:
         f"| control schema | `{spec.control_schema}` |",
         "",
         "extract → load (lanes) → check → finalize; compensate undoes the run when load or check fails.",
-        "Trigger manually with params `interval_start` / `interval_end` to (re)process any interval.",
+        "The run loads its own data interval: to (re)process one by hand, trigger with a logical date and "
+        "pick the data interval in the trigger form; `airflow backfill create` for a range. The batch run "
+        f"number is the extract task's return value; undo a finished DAG run with `{spec.dag_id}__rollback`.",
     ]
     return "\n".join(lines)
 
@@ -119,14 +122,6 @@ def add_batch_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
             "done": done}
 
 
-def interval_params() -> dict[str, Param]:
-    """Params of a manual trigger that (re)process any interval."""
-    return {
-        "interval_start": Param(None, type=["null", "string"], description="Override the data interval start (ISO)"),
-        "interval_end": Param(None, type=["null", "string"], description="Override the data interval end (ISO)"),
-    }
-
-
 def build_dag(spec: BatchSpec) -> DAG:
     """The scheduled DAG of one batch."""
     if spec.adaptive is not None:
@@ -142,7 +137,6 @@ def build_dag(spec: BatchSpec) -> DAG:
         tags=list(spec.tags),
         doc_md=doc_md(spec),
         description=(spec.description or f"gaussdb-batch: {spec.source.kind} -> {spec.target.table}")[:200],
-        params=interval_params(),
         **deadline_args(spec),
     ) as dag:
         add_batch_tasks(spec)
@@ -187,7 +181,7 @@ def deadline_args(spec: BatchSpec) -> dict[str, Any]:
 
 
 def build_rollback_dag(spec: BatchSpec) -> DAG:
-    """A manual DAG that rolls back one earlier finished run of the batch (param ``run_id``)."""
+    """A manual DAG that rolls back one earlier finished run of the batch: param ``dag_run_id`` (or ``run_id``)."""
     with DAG(
         dag_id=f"{spec.dag_id}__rollback",
         schedule=None,
@@ -195,20 +189,52 @@ def build_rollback_dag(spec: BatchSpec) -> DAG:
         catchup=False,
         default_args={"owner": spec.owner, **retry_args(spec), "retries": max(1, spec.retries)},
         tags=[*spec.tags, "rollback"],
-        doc_md=f"Roll back a finished run of batch `{spec.name}`: trigger with param `run_id` "
-               f"(see `{spec.control_schema}.runs`). Refused when a later run changed the same keys.",
-        params={"run_id": Param(type="integer", minimum=1, description="run_id in the control schema's runs table")},
+        doc_md=f"Roll back a finished run of batch `{spec.name}`: trigger with param `dag_run_id`, the run id "
+               f"of the `{spec.dag_id}` DAG run to undo as the UI shows it (e.g. "
+               f"`scheduled__2024-01-01T00:00:00+00:00`), or with `run_id` from `{spec.control_schema}.runs`. "
+               "Refused when a later run changed the same keys.",
+        params={
+            "dag_run_id": Param(None, type=["null", "string"], title="DAG run to undo",
+                                description=f"The run id of a finished {spec.dag_id} DAG run, as shown in the UI"),
+            "run_id": Param(None, type=["null", "integer"], minimum=1, title="or: control run id",
+                            description=f"run_id in {spec.control_schema}.runs (instead of dag_run_id)"),
+        },
     ) as dag:
         CompensateOperator(
-            task_id="rollback", spec=spec, run_id="{{ params.run_id }}", manual=True, pool=spec.pool,
+            task_id="rollback", spec=spec, run_id="{{ params.run_id }}", dag_run_id="{{ params.dag_run_id }}",
+            manual=True, pool=spec.pool,
         )
     return dag
 
 
+def dags_for_spec(spec: BatchSpec) -> dict[str, DAG]:
+    """One batch as {dag_id: DAG}: its scheduled DAG and its rollback DAG."""
+    return {dag.dag_id: dag for dag in (build_dag(spec), build_rollback_dag(spec))}
+
+
+def include_folder() -> Path:
+    """Where the specs live: ``GAUSSDB_BATCH_INCLUDE`` (default ``include/`` next to ``dags/``)."""
+    env = os.environ.get("GAUSSDB_BATCH_INCLUDE")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "include"
+
+
+def spec_path(dag_file: str | Path, folder: str | Path | None = None) -> Path:
+    """The spec of a per-batch DAG file: ``dags/<name>.py`` reads ``include/batches/<name>.yaml``."""
+    return Path(folder or include_folder() / "batches") / f"{Path(dag_file).stem}.yaml"
+
+
+def dags_for_file(dag_file: str | Path, folder: str | Path | None = None) -> dict[str, DAG]:
+    """The DAGs of the batch named like the DAG file; a bad spec raises naming file, line and field.
+
+    One DAG file per spec (``globals().update(dags_for_file(__file__))``) makes a bad spec an
+    import error of that file alone: every other batch keeps its DAGs.
+    """
+    return dags_for_spec(load_spec(spec_path(dag_file, folder)))
+
+
 def dags_from_folder(folder: str | Path) -> dict[str, DAG]:
-    """Every spec in a folder as {dag_id: DAG}, plus each batch's rollback DAG."""
+    """Every spec in a folder as {dag_id: DAG}, plus each batch's rollback DAG (all or nothing)."""
     dags: dict[str, DAG] = {}
     for spec in load_specs(folder):
-        for dag in (build_dag(spec), build_rollback_dag(spec)):
-            dags[dag.dag_id] = dag
+        dags.update(dags_for_spec(spec))
     return dags

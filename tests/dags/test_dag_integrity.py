@@ -74,6 +74,15 @@ def test_dag_file_imports_offline_in_under_a_second(offline_import, path):
     assert result["seconds"] < 1.0, f"{path.name} took {result['seconds']:.2f}s to parse"
 
 
+def test_every_spec_validates_with_its_dag_file():
+    """The same checks as `gaussdb-batch validate` (file, line, field; a DAG file per spec; unique names)."""
+    from gaussdb_batch.cli import validate
+
+    report = validate([ROOT / "include" / "batches"], dags=ROOT / "dags")
+    assert report.errors == []
+    assert len(report.ok) == len(list((ROOT / "include" / "batches").glob("*.yaml")))
+
+
 def test_dagbag_has_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert dagbag.dags, "no DAGs found"
@@ -111,3 +120,14 @@ def test_interval_batches_use_data_interval_timetables(dagbag):
     assert scheduled
     for dag in scheduled:
         assert isinstance(dag.timetable, CronDataIntervalTimetable) or "adaptive" in dag.tags, dag.dag_id
+
+
+def test_no_connection_extra_is_too_short_to_mask():
+    """Airflow masks every extra value in task logs; a string under its minimum length makes each task log
+    start with "Skipping masking for a secret as it's too short"."""
+    from airflow.configuration import conf
+
+    minimum = conf.getint("logging", "min_length_masked_secret", fallback=5)
+    short = [f"{c['conn_id']}.{key}={value!r}" for c in SETTINGS["connections"]
+             for key, value in (c.get("conn_extra") or {}).items() if isinstance(value, str) and len(value) < minimum]
+    assert not short, f"extras shorter than {minimum} characters: {short} (write timeouts as whole seconds)"

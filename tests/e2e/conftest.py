@@ -8,8 +8,8 @@ once per session; every process started here is stopped at the end, also on fail
 
 The batch under test is ``e2e_orders``: TPC-H orders (scale 0.01) by calendar quarter,
 4 lanes in pool ``e2e_load`` (2 slots), 25-row chunks, read from gbe2e_source and upserted
-into gbe2e_target through the project's own DAG file (dags/gaussdb_batches.py) with
-GAUSSDB_BATCH_INCLUDE pointing at specs written here. The target table has a trigger that
+into gbe2e_target through copies of the project's own per-batch DAG file (dags/tpch_orders.py,
+which reads the spec named like itself) with GAUSSDB_BATCH_INCLUDE pointing at specs written here. The target table has a trigger that
 sleeps per inserted row, so a chunk transaction lasts about a quarter of a second: long
 enough to observe lanes overlapping and to kill a worker inside a load.
 """
@@ -251,8 +251,12 @@ class Api:
     # conveniences
 
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None,
-                run_id: str | None = None) -> str:
+                run_id: str | None = None, interval: tuple[dt.date, dt.date] | None = None) -> str:
+        """POST a DAG run; ``interval`` is its data interval, as the trigger form sets it."""
         body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
+        if interval is not None:
+            start, end = (dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).isoformat() for d in interval)
+            body.update(logical_date=logical_date or start, data_interval_start=start, data_interval_end=end)
         if run_id:
             body["dag_run_id"] = run_id
         return self.post(f"/dags/{dag_id}/dagRuns", body)["dag_run_id"]
@@ -290,6 +294,7 @@ class Stack:
         self.executor = "LocalExecutor"
         self.redis_port: int | None = None
         self.include = self.home / "include"
+        self.dags = self.home / "dags"
         self.source_dsn = _dsn(pg_env, SOURCE_DB)
         self.target_dsn = _dsn(pg_env, TARGET_DB)
         pg = pg_env
@@ -308,7 +313,7 @@ class Stack:
             "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}",
             "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts" / "e2e"), str(ROOT / "plugins")]),
             "GAUSSDB_BATCH_INCLUDE": str(self.include),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -364,11 +369,19 @@ class Stack:
             shutil.rmtree(self.home)
         (self.include / "batches").mkdir(parents=True)
         self.logdir.mkdir(parents=True)
-        (self.include / "batches" / f"{DAG_ID}.yaml").write_text(SPEC)
-        (self.include / "batches" / f"{APPEND_DAG_ID}.yaml").write_text(APPEND_SPEC)
+        self.dags.mkdir(parents=True)
+        for name, text in ((DAG_ID, SPEC), (APPEND_DAG_ID, APPEND_SPEC)):
+            self.add_batch(name, text)
         (self.home / "passwords.json").write_text(json.dumps({"admin": ADMIN_PASSWORD}) + "\n")
         self._databases()
         self._metadata_database()
+
+    def add_batch(self, name: str, spec_text: str) -> Path:
+        """A batch as a user adds one: its spec under include/batches and its thin DAG file."""
+        (self.include / "batches" / f"{name}.yaml").write_text(spec_text)
+        dag_file = self.dags / f"{name}.py"
+        shutil.copyfile(ROOT / "dags" / "tpch_orders.py", dag_file)
+        return dag_file
 
     def _databases(self) -> None:
         admin = psycopg2.connect(_dsn(self.pg_env, "postgres", superuser=True))
@@ -524,8 +537,7 @@ class Stack:
 
     def run_batch(self, dag_id: str, start: dt.date, end: dt.date, run_id: str, *, timeout: float = 400) -> str:
         """Trigger a run of [start, end) through the REST API and wait until it succeeded."""
-        conf = {"interval_start": start.isoformat(), "interval_end": end.isoformat()}
-        run_id = self.api.trigger(dag_id, conf=conf, run_id=run_id)
+        run_id = self.api.trigger(dag_id, interval=(start, end), run_id=run_id)
         self.assert_success(dag_id, self.wait_run(dag_id, run_id, timeout=timeout))
         return run_id
 

@@ -30,7 +30,7 @@ max_retry_delay_seconds: 2
 
 
 def add_batch(st: Stack, name: str, spec: str) -> None:
-    """Write the spec into the stack's include folder and wait until the dag-processor parsed it."""
-    (st.include / "batches" / f"{name}.yaml").write_text(spec)
+    """Add the spec and its DAG file to the stack and wait until the dag-processor parsed it."""
+    st.add_batch(name, spec)
     wait_until(f"the dag-processor to parse {name}", lambda: st._dag_parsed(name), timeout=240, interval=3,
                diagnose=st.diagnose)

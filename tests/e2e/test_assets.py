@@ -2,7 +2,8 @@
 interval, rows written, rejects and run id as extra) and the scheduler then runs the downstream
 DAG scheduled on it; a compensated run emits nothing and triggers nothing.
 
-The batch under test (``e2e_assets``, manual) is written into the stack's include folder here;
+The batch under test (``e2e_assets``, manual) and the demo downstream DAG (dags/gaussdb_downstream.py)
+are added to the stack here;
 its target ``e2e.orders_asset`` refuses orders from 1993 on (a CHECK constraint), so the
 1993 quarter's rows are rejects over ``max_rejects`` and that run is compensated. The shared
 stack's scheduler does not create scheduled runs (``use_job_schedule`` off), which is also what
@@ -13,6 +14,7 @@ batch DAGs are paused, and restores it afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -20,6 +22,7 @@ import psycopg2
 import pytest
 
 from gaussdb_batch.engine.state import RunStatus
+from tests.conftest import ROOT
 from tests.e2e.conftest import AIRFLOW, APPEND_DAG_ID, DAG_ID, Stack, query, wait_until
 from tests.e2e.manual_batch import add_batch, manual_spec
 
@@ -62,6 +65,7 @@ def asset_stack(local_stack: Stack) -> Iterator[Stack]:
         cur.execute(TARGET_SQL)
     conn.close()
     add_batch(st, ASSET_DAG_ID, ASSET_SPEC)
+    shutil.copyfile(ROOT / "dags" / "gaussdb_downstream.py", st.dags / "gaussdb_downstream.py")
     # The dag-processor re-parses the downstream DAG file, which now finds the new batch's asset.
     wait_until("the downstream DAG to be scheduled on the new batch's asset", lambda: _consumed_by_downstream(st),
                timeout=240, interval=3, diagnose=st.diagnose)

@@ -46,8 +46,7 @@ def test_sigkilled_worker_mid_chunk_leaves_the_exact_target(celery_stack: Stack)
     start, end = dt.date(1997, 1, 1), dt.date(1998, 1, 1)
     source = fingerprint(st.source_dsn, start, end)
     assert fingerprint(st.target_dsn, start, end, table="e2e.orders_append")[0] == 0
-    run_id = st.api.trigger(APPEND_DAG_ID, conf={"interval_start": start.isoformat(), "interval_end": end.isoformat()},
-                            run_id="e2e_celery_sigkill")
+    run_id = st.api.trigger(APPEND_DAG_ID, interval=(start, end), run_id="e2e_celery_sigkill")
 
     # Wait until a lane is inside a chunk transaction (its INSERT is running) and some chunks
     # are already done: the middle of the load.

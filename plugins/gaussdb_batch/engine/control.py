@@ -78,6 +78,23 @@ def get_run(ctx: BatchContext, run_id: int) -> Run | None:
 
 
 # --------------------------------------------------------------------------- batch_state
+def run_of_dag_run(ctx: BatchContext, dag_id: str, dag_run_id: str) -> int:
+    """The batch run an Airflow DAG run owns (the one it finished, for a rollback), by the run id the UI shows."""
+    from gaussdb_batch.engine.errors import PermanentBatchError
+
+    d = ctx.dialect
+    if ctx.one(d.schema_exists_sql(), {"schema": ctx.schema}, purpose="look for the control schema") is None:
+        raise PermanentBatchError(ctx.spec.name, f"no control schema {ctx.schema!r}: the batch never ran")
+    rows = ctx.all(d.runs_of_dag_run_sql(ctx.schema),
+                   {"batch": ctx.spec.name, "owner_dag_id": dag_id, "dag_run_id": dag_run_id},
+                   purpose=f"find the run of DAG run {dag_run_id!r}")
+    if not rows:
+        raise PermanentBatchError(
+            ctx.spec.name, f"DAG run {dag_run_id!r} of {dag_id!r} owns no run in {ctx.schema}.runs (copy the run id "
+                           "from the DAG run's details in the UI, e.g. scheduled__2024-01-01T00:00:00+00:00)")
+    return int(rows[0][0])
+
+
 def adaptive_chunks(spec: BatchSpec) -> bool:
     return spec.chunk_target_seconds is not None
 

@@ -13,7 +13,7 @@ class BatchError(Exception):
         if chunk_no is not None:
             where += f", chunk {chunk_no}"
         super().__init__(f"{where}: {message}")
-        self.batch, self.run_id, self.chunk_no = batch, run_id, chunk_no
+        self.batch, self.run_id, self.chunk_no, self.message = batch, run_id, chunk_no, message
 
 
 class PermanentBatchError(BatchError):

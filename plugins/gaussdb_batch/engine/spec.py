@@ -1,18 +1,26 @@
 """Batch specs: a typed object per scheduled batch, loaded from YAML and validated before any SQL runs.
 
-Every error names the batch and the field (``source.table``) and says what was expected,
-so a bad spec fails at DAG parse time with a message a data engineer can act on.
+Every error names the file, the line, the batch and the field (``source.table``), says what
+was expected and, for a mistyped key, which key was meant; so a bad spec fails at DAG parse
+time with a message a data engineer can act on. The spec is parsed once and completely:
+``checks`` and ``alerting`` become typed objects here, and every default lives in the
+dataclasses below (parse_spec reads them from there).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from gaussdb_batch.alerting import AlertingSpec
 
 from gaussdb_batch.identifiers import IdentifierError, TableRef, validate_identifier
 
@@ -26,7 +34,45 @@ FILE_FORMATS = ("csv", "parquet")
 
 
 class SpecError(ValueError):
-    """A batch spec is invalid; the message names the batch and the field."""
+    """A batch spec is invalid; the message names the file, line, batch and field.
+
+    ``origin`` (the file), ``line`` (1-based, None when unknown), ``field`` (``source.table``)
+    and ``hint`` (the key probably meant) are kept for tools that report errors themselves.
+    """
+
+    def __init__(self, message: str, *, origin: str | None = None, line: int | None = None,
+                 field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.origin, self.line, self.field, self.hint = origin, line, field, hint
+
+
+@dataclass(frozen=True)
+class RangeCheck:
+    """``checks.ranges.<column>``: rows the run loaded must lie within [min, max] (either bound optional)."""
+
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class ChecksSpec:
+    """The ``checks`` section: built-in checks on the rows a run loaded, and an expectation suite."""
+
+    not_null: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+    ranges: tuple[RangeCheck, ...] = ()
+    #: A great-expectations suite: a JSON file under include/, or an inline list of expectations.
+    expectations: str | list[Any] | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every target column a built-in check names (pre-flight checks they exist)."""
+        names = [*self.not_null, *(c for group in self.unique for c in group), *(r.column for r in self.ranges)]
+        return tuple(dict.fromkeys(names))
+
+    def __bool__(self) -> bool:
+        return bool(self.not_null or self.unique or self.ranges or self.expectations)
 
 
 @dataclass(frozen=True)
@@ -96,8 +142,8 @@ class BatchSpec:
     lease_seconds: int = 600
     control_schema: str = "gaussdb_batch"
     same_database: bool | None = None
-    alerting: Mapping[str, Any] = field(default_factory=dict)
-    checks: Mapping[str, Any] = field(default_factory=dict)
+    alerting: AlertingSpec | None = None
+    checks: ChecksSpec = field(default_factory=ChecksSpec)
     #: Adaptive chunk size (adaptive schedules): chunk_rows moves toward this chunk duration.
     chunk_target_seconds: float | None = None
     chunk_rows_min: int | None = None
@@ -132,20 +178,54 @@ _ADAPTIVE_KEYS = {"type", "t_min", "t_max", "step", "backlog_threshold", "waterm
 _REQUIRED = ("name", "source", "target", "keys", "schedule")
 
 
+
+_CHECK_KEYS = {"not_null", "unique", "ranges", "expectations"}
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+#: Every default, read from the dataclasses (the one place defaults are written).
+_DEFAULTS, _SOURCE_DEFAULTS = _defaults(BatchSpec), _defaults(SourceSpec)
+
+
+def suggest(word: str, choices: Any) -> str | None:
+    """The known key closest to a mistyped one (``chunk_row`` -> ``chunk_rows``), or None."""
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
 class _Ctx:
-    """Error context: the batch's name, for messages."""
+    """Error context: the file, the batch's name and the line of every field, for messages."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, *, origin: str | None = None, lines: Mapping[str, int] | None = None):
         self.name = name
+        self.origin = origin
+        self.lines = lines or {}
 
-    def fail(self, path: str, msg: str) -> SpecError:
-        return SpecError(f"batch {self.name!r}: {path}: {msg}")
+    def line_of(self, path: str) -> int | None:
+        """The line of a field, else of the nearest enclosing field that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return None
+
+    def fail(self, path: str, msg: str, *, hint: str | None = None) -> SpecError:
+        line = self.line_of(path)
+        where = f"{self.origin}:{line}: " if self.origin and line else (f"{self.origin}: " if self.origin else "")
+        return SpecError(f"{where}batch {self.name!r}: {path}: {msg}",
+                         origin=self.origin, line=line, field=path, hint=hint)
 
     def check_keys(self, path: str, data: Mapping, allowed: set[str]) -> None:
-        unknown = sorted(set(data) - allowed)
+        unknown = sorted(set(map(str, data)) - allowed)
         if unknown:
             where = f"{path}.{unknown[0]}" if path else unknown[0]
-            raise self.fail(where, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+            hint = suggest(unknown[0], allowed)
+            meant = f", did you mean {hint!r}?" if hint else ""
+            raise self.fail(where, f"unknown key{meant} (expected one of: {', '.join(sorted(allowed))})", hint=hint)
 
     def ident(self, path: str, value: Any) -> str:
         try:
@@ -191,7 +271,7 @@ def _parse_source(ctx: _Ctx, data: Any) -> SourceSpec:
     conn_id = data.get("conn_id")
     if kinds[0] != "files":
         conn_id = ctx.string("source.conn_id", conn_id)
-    fmt = data.get("format", "csv")
+    fmt = data.get("format", _SOURCE_DEFAULTS["file_format"])
     if fmt not in FILE_FORMATS:
         raise ctx.fail("source.format", f"must be one of {FILE_FORMATS}, got {fmt!r}")
     sql = data.get("sql")
@@ -218,7 +298,7 @@ def _parse_source(ctx: _Ctx, data: Any) -> SourceSpec:
         sql=sql,
         files=ctx.string("source.files", data["files"]) if data.get("files") else None,
         file_format=fmt,
-        order_by_key=bool(data.get("order_by_key", True)),
+        order_by_key=bool(data.get("order_by_key", _SOURCE_DEFAULTS["order_by_key"])),
         tie_break=tuple(ctx.ident(f"source.tie_break[{i}]", c) for i, c in enumerate(tie_break)),
     )
 
@@ -309,7 +389,7 @@ def _parse_chunk_sizing(ctx: _Ctx, data: Mapping, adaptive: AdaptiveSpec | None)
     hi = ctx.integer("chunk_rows_max", data["chunk_rows_max"], minimum=1)
     if hi < lo:
         raise ctx.fail("chunk_rows_max", f"must be >= chunk_rows_min ({lo}), got {hi}")
-    first = ctx.integer("chunk_rows", data.get("chunk_rows", 10_000), minimum=1)
+    first = ctx.integer("chunk_rows", data.get("chunk_rows", _DEFAULTS["chunk_rows"]), minimum=1)
     if not lo <= first <= hi:
         raise ctx.fail("chunk_rows", f"the first chunk size must lie in chunk_rows_min..chunk_rows_max "
                                      f"({lo}..{hi}), got {first}")
@@ -332,16 +412,84 @@ def _parse_date(ctx: _Ctx, value: Any) -> dt.datetime:
     return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
 
 
-def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
-    """Validate a spec mapping (as read from YAML) into a BatchSpec."""
+
+def _columns(ctx: _Ctx, path: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ctx.fail(path, f"must be a column name or a list of them, got {value!r}")
+    return tuple(ctx.ident(f"{path}[{i}]", c) for i, c in enumerate(value))
+
+
+def _parse_checks(ctx: _Ctx, data: Any) -> ChecksSpec:
+    """Shape and identifiers of every check now; that the columns exist is the pre-flight's job."""
+    if data is None:
+        return ChecksSpec()
     if not isinstance(data, Mapping):
-        raise SpecError(f"{origin}: a batch spec must be a mapping, got {type(data).__name__}")
+        raise ctx.fail("checks", "must be a mapping with not_null, unique, ranges and/or expectations")
+    ctx.check_keys("checks", data, _CHECK_KEYS)
+    not_null = _columns(ctx, "checks.not_null", data.get("not_null") or [])
+    unique_raw = data.get("unique") or []
+    if not isinstance(unique_raw, list):
+        raise ctx.fail("checks.unique", "must be a list of column groups, e.g. [[o_orderkey]]")
+    ranges_raw = data.get("ranges") or {}
+    if not isinstance(ranges_raw, Mapping):
+        raise ctx.fail("checks.ranges", "must map column -> {min, max}")
+    ranges = []
+    for col, bounds in ranges_raw.items():
+        where = f"checks.ranges.{col}"
+        column = ctx.ident(where, col)
+        if not isinstance(bounds, Mapping) or not bounds:
+            raise ctx.fail(where, "must be a mapping with min and/or max")
+        ctx.check_keys(where, bounds, {"min", "max"})
+        limits = {k: ctx.number(f"{where}.{k}", v, minimum=float("-inf")) for k, v in bounds.items()}
+        ranges.append(RangeCheck(column, limits.get("min"), limits.get("max")))
+    expectations = data.get("expectations")
+    if expectations is not None:
+        from gaussdb_batch.checks.suite_spec import parse_suite
+        from gaussdb_batch.engine.errors import PermanentBatchError
+
+        if not isinstance(expectations, (str, list)):
+            raise ctx.fail("checks.expectations", "must be the path of a suite file or a list of expectations")
+        try:
+            parse_suite(ctx.name, expectations)
+        except PermanentBatchError as exc:
+            raise ctx.fail("checks.expectations", exc.message) from None
+    return ChecksSpec(
+        not_null=not_null,
+        unique=tuple(_columns(ctx, f"checks.unique[{i}]", g) for i, g in enumerate(unique_raw)),
+        ranges=tuple(ranges),
+        expectations=expectations,
+    )
+
+
+def _parse_alerting(ctx: _Ctx, data: Any) -> AlertingSpec | None:
+    if data is None:
+        return None
+    from gaussdb_batch.alerting import AlertingSpecError, parse_alerting
+
+    try:
+        return parse_alerting(data)
+    except AlertingSpecError as exc:
+        path, _, msg = str(exc).partition(": ")
+        raise ctx.fail(path if path.startswith("alerting") else "alerting", msg or str(exc)) from None
+
+
+def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | None = None) -> BatchSpec:
+    """Validate a spec mapping (as read from YAML) into a BatchSpec.
+
+    ``lines`` maps field paths (``source.table``) to their line in ``origin``, for messages.
+    """
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{origin}: a batch spec must be a mapping, got {type(data).__name__}", origin=origin)
     raw_name = data.get("name")
-    ctx = _Ctx(raw_name if isinstance(raw_name, str) else origin)
+    file_origin = origin if origin != "<spec>" else None
+    ctx = _Ctx(raw_name if isinstance(raw_name, str) else origin, origin=file_origin, lines=lines)
     ctx.check_keys("", data, _TOP_KEYS)
     for key in _REQUIRED:
         if key not in data:
             raise ctx.fail(key, "is required")
+    d = {**_DEFAULTS, **data}
     name = ctx.ident("name", raw_name)
     source = _parse_source(ctx, data["source"])
     target = _parse_target(ctx, data["target"])
@@ -351,77 +499,63 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> BatchSpec:
     if not isinstance(keys, list) or not keys:
         raise ctx.fail("keys", "must be a non-empty list of key column names")
     key_cols = tuple(ctx.ident(f"keys[{i}]", k) for i, k in enumerate(keys))
-    for d in target.distribute_by:
-        if d not in key_cols:
-            raise ctx.fail("target.distribute_by", f"distribution column {d!r} must be one of the keys {list(key_cols)}")
+    for col in target.distribute_by:
+        if col not in key_cols:
+            raise ctx.fail("target.distribute_by", f"distribution column {col!r} must be one of the keys {list(key_cols)}")
     schedule, adaptive = _parse_schedule(ctx, data["schedule"])
     _check_adaptive_source(ctx, source, adaptive)
     chunk_sizing = _parse_chunk_sizing(ctx, data, adaptive)
-    mode = data.get("mode", "upsert")
-    if mode not in MODES:
-        raise ctx.fail("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
+    mode = _choice(ctx, "mode", d["mode"], MODES)
     if mode == "delete_insert":
         if target.interval_column is None and source.interval_column is None:
             raise ctx.fail("target.interval_column", "delete_insert needs the target column that bounds an "
                                                      "interval (defaults to source.interval_column)")
         if target.interval_column is None:
-            target = TargetSpec(target.conn_id, target.table, target.distribute_by, source.interval_column)
+            target = dataclasses.replace(target, interval_column=source.interval_column)
     tags = data.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ctx.fail("tags", "must be a list of strings")
-    throttle = data.get("throttle_rows_per_second")
-    for key in ("alerting", "checks"):
-        if data.get(key) is not None and not isinstance(data[key], Mapping):
-            raise ctx.fail(key, "must be a mapping")
-    if data.get("alerting"):
-        from gaussdb_batch.alerting import AlertingSpecError, parse_alerting
-
-        try:
-            parse_alerting(data["alerting"])
-        except AlertingSpecError as exc:
-            raise ctx.fail("alerting", str(exc)) from None
-    same = data.get("same_database")
+    throttle = d["throttle_rows_per_second"]
+    same = d["same_database"]
     if same is not None and not isinstance(same, bool):
         raise ctx.fail("same_database", "must be true or false")
+    for key in ("catchup",):
+        if not isinstance(d[key], bool):
+            raise ctx.fail(key, f"must be true or false, got {d[key]!r}")
     return BatchSpec(
         name=name,
-        description=str(data.get("description", "")),
+        description=str(d["description"]),
         schedule=schedule,
         adaptive=adaptive,
-        timezone=_timezone(ctx, data.get("timezone", "UTC")),
-        start_date=_parse_date(ctx, data.get("start_date", "2024-01-01")),
-        catchup=bool(data.get("catchup", False)),
-        owner=ctx.string("owner", data.get("owner", "data-engineering")),
+        timezone=_timezone(ctx, d["timezone"]),
+        start_date=_parse_date(ctx, d["start_date"]),
+        catchup=d["catchup"],
+        owner=ctx.string("owner", d["owner"]),
         tags=tuple(["gaussdb-batch", *tags]),
         source=source,
         target=target,
         keys=key_cols,
         mode=mode,
-        chunk_rows=ctx.integer("chunk_rows", data.get("chunk_rows", 10_000), minimum=1, maximum=MAX_CHUNK_ROWS),
-        lanes=ctx.integer("lanes", data.get("lanes", 2), minimum=1, maximum=MAX_LANES),
-        pool=ctx.string("pool", data.get("pool", "gaussdb_load")),
-        extract_pool=ctx.string("extract_pool", data.get("extract_pool", "gaussdb_extract")),
-        max_rejects=ctx.integer("max_rejects", data.get("max_rejects", 0), minimum=0),
-        retries=ctx.integer("retries", data.get("retries", 3), minimum=0),
-        retry_delay_seconds=ctx.number("retry_delay_seconds", data.get("retry_delay_seconds", 30), minimum=0),
-        retry_exponential_backoff=ctx.number(
-            "retry_exponential_backoff", data.get("retry_exponential_backoff", 2.0), minimum=1.0
-        ),
-        max_retry_delay_seconds=ctx.number(
-            "max_retry_delay_seconds", data.get("max_retry_delay_seconds", 600), minimum=0
-        ),
+        chunk_rows=ctx.integer("chunk_rows", d["chunk_rows"], minimum=1, maximum=MAX_CHUNK_ROWS),
+        lanes=ctx.integer("lanes", d["lanes"], minimum=1, maximum=MAX_LANES),
+        pool=ctx.string("pool", d["pool"]),
+        extract_pool=ctx.string("extract_pool", d["extract_pool"]),
+        max_rejects=ctx.integer("max_rejects", d["max_rejects"], minimum=0),
+        retries=ctx.integer("retries", d["retries"], minimum=0),
+        retry_delay_seconds=ctx.number("retry_delay_seconds", d["retry_delay_seconds"], minimum=0),
+        retry_exponential_backoff=ctx.number("retry_exponential_backoff", d["retry_exponential_backoff"],
+                                             minimum=1.0),
+        max_retry_delay_seconds=ctx.number("max_retry_delay_seconds", d["max_retry_delay_seconds"], minimum=0),
         throttle_rows_per_second=(
             ctx.number("throttle_rows_per_second", throttle, minimum=0, strict=True) if throttle is not None else None
         ),
-        retention_days=ctx.integer("retention_days", data.get("retention_days", 7), minimum=0,
-                                   maximum=MAX_RETENTION_DAYS),
-        on_overlap=_choice(ctx, "on_overlap", data.get("on_overlap", "fail"), OVERLAP),
-        lease_seconds=ctx.integer("lease_seconds", data.get("lease_seconds", 600), minimum=1,
-                                  maximum=MAX_LEASE_SECONDS),
-        control_schema=ctx.ident("control_schema", data.get("control_schema", "gaussdb_batch")),
+        retention_days=ctx.integer("retention_days", d["retention_days"], minimum=0, maximum=MAX_RETENTION_DAYS),
+        on_overlap=_choice(ctx, "on_overlap", d["on_overlap"], OVERLAP),
+        lease_seconds=ctx.integer("lease_seconds", d["lease_seconds"], minimum=1, maximum=MAX_LEASE_SECONDS),
+        control_schema=ctx.ident("control_schema", d["control_schema"]),
         same_database=same,
-        alerting=dict(data.get("alerting") or {}),
-        checks=dict(data.get("checks") or {}),
+        alerting=_parse_alerting(ctx, data.get("alerting")),
+        checks=_parse_checks(ctx, data.get("checks")),
         **chunk_sizing,
     )
 
@@ -443,14 +577,48 @@ def _choice(ctx: _Ctx, path: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def load_spec(path: str | Path) -> BatchSpec:
-    """Read and validate one YAML spec file."""
+def _field_lines(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+    """Field path (``source.table``, ``keys[1]``) -> 1-based line, from a composed YAML node tree."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            out.setdefault(path, key_node.start_mark.line + 1)
+            _field_lines(value_node, path, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = f"{prefix}[{i}]"
+            out.setdefault(path, item.start_mark.line + 1)
+            _field_lines(item, path, out)
+    return out
+
+
+def read_spec_file(path: str | Path) -> tuple[Any, dict[str, int]]:
+    """The YAML document of a spec file and the line of each of its fields."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{p}: cannot read the spec: {exc.strerror or exc}", origin=str(p)) from None
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        raise SpecError(f"{p}: not valid YAML: {exc}") from None
-    return parse_spec(data, origin=str(p))
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        where = f"{p}:{line}" if line else str(p)
+        raise SpecError(f"{where}: not valid YAML: {exc}", origin=str(p), line=line) from None
+    return data, (_field_lines(node) if node is not None else {})
+
+
+def load_spec(path: str | Path) -> BatchSpec:
+    """Read and validate one YAML spec file; errors name the file, the line and the field."""
+    data, lines = read_spec_file(path)
+    return parse_spec(data, origin=str(path), lines=lines)
 
 
 def load_specs(folder: str | Path) -> list[BatchSpec]:

@@ -3,7 +3,8 @@
 Drivers map SQLSTATE classes they do not know (GaussDB's class ``YY``) to a plain
 ``DatabaseError``, so the decision "retry or fail" is made on the SQLSTATE string,
 never on the exception class. Server messages are kept off the exception text:
-their DETAIL (and for class 22 even the primary message) quotes row values.
+their DETAIL (and for class 22 even the primary message) quotes row values; only the
+primary message of classes that name objects (42, 3F) is shown.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ DEFAULT_TRANSIENT_SQLSTATES: frozenset[str] = frozenset(
 
 #: Classes of bad data: never retried, the engine isolates the offending rows instead.
 DATA_ERROR_CLASSES: frozenset[str] = frozenset({"22", "23"})
+#: Classes whose server message names objects, never row values (42: syntax error or access
+#: rule violation, e.g. 'column "o_orderdat" does not exist'; 3F: invalid schema name): the
+#: message goes into the error text, because without it the cause is only in the server log.
+NAMES_ONLY_CLASSES: frozenset[str] = frozenset({"42", "3F"})
 
 TRANSIENT = "transient"
 DATA = "data"
@@ -68,7 +73,10 @@ class GaussDBError(Exception):
         cond = f" {self.condition}" if self.condition else ""
         where = f" on {self.where}" if self.where else ""
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
-        return f"{self.purpose} failed{tries}: SQLSTATE {code}{cond}{where} ({self.kind} error). {self.advice}"
+        said = ""
+        if self.server_message and (self.sqlstate or "")[:2].upper() in NAMES_ONLY_CLASSES:
+            said = f": {self.server_message.strip()}"
+        return f"{self.purpose} failed{tries}: SQLSTATE {code}{cond}{where}{said} ({self.kind} error). {self.advice}"
 
     @property
     def advice(self) -> str:

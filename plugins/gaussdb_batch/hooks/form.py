@@ -26,12 +26,14 @@ def _number(label: str, description: str, default: float, kind: str = "integer")
 
 
 DURATION_PATTERN = r"^(0|\d+(\.\d+)?\s*(us|ms|s|min|h|d))$"
+#: Where every extra is explained; the form points there.
+DOCS = "docs/connection.md of the gaussdb-batch project"
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "driver": _text(
         "Driver",
         "auto (default) asks the server how it authenticates: async_gaussdb for GaussDB's default sha256, "
-        "psycopg2 for md5/SCRAM/trust. psycopg and gaussdb (needs Huawei's libpq) are options.",
+        f"psycopg2 for md5/SCRAM/trust. psycopg and gaussdb (needs Huawei's libpq) are options. Every extra: {DOCS}.",
         "auto",
         enum=[*DRIVER_CHOICES, None],
     ),
@@ -97,7 +99,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "host": "gaussdb.example.internal",
         "port": "5432 (openGauss images often use 5432, GaussDB instances 8000)",
         "schema": "postgres",
-        "extra": '{"driver": "auto", "statement_timeout": "30min"}',
+        "extra": f'{{"driver": "auto", "statement_timeout": 1800}}  (every extra: {DOCS})',
     },
 }
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.errors import PermanentBatchError
@@ -27,7 +27,10 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (PermanentBatchError, Perman
 
 
 def fail_fast(execute: Callable) -> Callable:
-    """Permanent errors fail the task without retries, with the engine's message."""
+    """Permanent errors fail the task without retries, with the engine's message.
+
+    A connection missing from Airflow is one of them: retrying cannot create it.
+    """
 
     @functools.wraps(execute)
     def wrapper(self: BatchOperator, context: Any) -> Any:
@@ -36,6 +39,11 @@ def fail_fast(execute: Callable) -> Callable:
             return execute(self, context)
         except PERMANENT_ERRORS as exc:
             raise AirflowFailException(f"{exc} (permanent error: not retried)") from exc
+        except AirflowNotFoundException as exc:
+            raise AirflowFailException(
+                f"batch {self.spec.name!r}: {exc}: define the connection (Admin > Connections, "
+                "airflow_settings.yaml or an AIRFLOW_CONN_ variable) (permanent error: not retried)"
+            ) from exc
         finally:
             self._close()
 
@@ -53,28 +61,26 @@ def _as_datetime(value: Any, what: str) -> dt.datetime:
     return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
 
 
-def data_interval(context: Any) -> tuple[dt.datetime, dt.datetime]:
-    """The interval to process: params interval_start/interval_end, else the run's data interval.
+#: What to do when a run has no usable data interval: the one way to pick an interval.
+PICK_INTERVAL = (
+    "trigger the DAG with a logical date, and pick the data interval in the trigger form (or pass "
+    "data_interval_start and data_interval_end to the REST API, or use `airflow backfill create`)"
+)
 
-    Manual runs in Airflow 3 may have no data interval at all; they must pass the params.
+
+def data_interval(context: Any) -> tuple[dt.datetime, dt.datetime]:
+    """The interval to process: the DAG run's own data interval, the one the UI shows.
+
+    Manual runs in Airflow 3 may have none (triggered without a logical date): they fail
+    at once saying how to give one, instead of loading an interval nobody chose.
     """
-    params = context.get("params") or {}
-    if params.get("interval_start") or params.get("interval_end"):
-        if not (params.get("interval_start") and params.get("interval_end")):
-            raise AirflowFailException("give both interval_start and interval_end, or neither")
-        return (_as_datetime(params["interval_start"], "interval_start"),
-                _as_datetime(params["interval_end"], "interval_end"))
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None:
-        raise AirflowFailException(
-            "this run has no data interval (a manual run without a logical date): trigger it with "
-            "params interval_start and interval_end, e.g. {\"interval_start\": \"2024-01-01\", "
-            "\"interval_end\": \"2024-01-02\"}"
-        )
+        raise AirflowFailException(f"this DAG run has no data interval: {PICK_INTERVAL}")
     if start == end:
         raise AirflowFailException(
             f"zero-length data interval at {start}: schedule interval batches with CronDataIntervalTimetable "
-            "(a bare cron string in Airflow 3 means CronTriggerTimetable), or pass interval params"
+            f"(a bare cron string in Airflow 3 means CronTriggerTimetable), or {PICK_INTERVAL}"
         )
     return _as_datetime(start, "data_interval_start"), _as_datetime(end, "data_interval_end")
 
@@ -129,6 +135,7 @@ class ExtractOperator(BatchOperator):
 
     @fail_fast
     def execute(self, context: Any) -> int:
+        from gaussdb_batch.engine import preflight
         from gaussdb_batch.engine.extract import extract
 
         if self.interval:
@@ -136,6 +143,7 @@ class ExtractOperator(BatchOperator):
             end = _as_datetime(self.interval["end"], "interval.end")
         else:
             start, end = data_interval(context)
+        preflight.require(self.batch)  # the checks of `gaussdb-batch validate --connect`, before any data moves
         result = extract(self.batch, start, end)
         self._result = {
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
@@ -202,37 +210,67 @@ class CompensateOperator(_RunOperator):
     """Undo the run exactly from its undo journal; runs only when load or check failed.
 
     The run id comes from the extract task's XCom (absent when extract itself failed:
-    then nothing was written and there is nothing to undo), or from ``run_id`` for a
-    manual rollback of an earlier finished run.
+    then nothing was written and there is nothing to undo), or, for a manual rollback of an
+    earlier finished run, from ``dag_run_id`` (the Airflow DAG run that ran it, as the UI shows
+    it) or ``run_id`` (the control schema's run id). When it undid nothing (no run, another DAG
+    run owns it, already compensated, nothing written) the task ends *skipped*, not green.
     """
 
+    template_fields = ("run_id", "dag_run_id")
     ui_color = "#ffd6d6"
 
-    def __init__(self, *, extract_task_id: str | None = None, run_id: Any = None, manual: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(self, *, extract_task_id: str | None = None, run_id: Any = None, dag_run_id: Any = None,
+                 manual: bool = False, **kwargs: Any) -> None:
         super().__init__(run_id=run_id, **kwargs)
         self.extract_task_id = extract_task_id
+        self.dag_run_id = dag_run_id
         self.manual = manual
+
+    def _run_to_undo(self, context: Any) -> int | None:
+        from gaussdb_batch.engine.control import run_of_dag_run
+
+        run_id, dag_run_id = _given(self.run_id), _given(self.dag_run_id)
+        if self.manual:
+            if (run_id is None) == (dag_run_id is None):
+                raise AirflowFailException(
+                    f"batch {self.spec.name!r}: give dag_run_id (the DAG run to undo, as shown in the UI) "
+                    "or run_id (the control schema's run id), exactly one")
+            if dag_run_id is not None:
+                return run_of_dag_run(self.batch, self.spec.dag_id, dag_run_id)
+            return int(run_id)
+        if run_id is None and self.extract_task_id:
+            run_id = _given(context["ti"].xcom_pull(task_ids=self.extract_task_id))
+        return None if run_id is None else int(run_id)
 
     @fail_fast
     def execute(self, context: Any) -> dict:
         from gaussdb_batch.engine.compensate import compensate_run
 
-        run_id = self.run_id
-        if run_id in (None, "", "None") and self.extract_task_id:
-            run_id = context["ti"].xcom_pull(task_ids=self.extract_task_id)
-        if run_id in (None, "", "None"):
-            self.log.warning("batch=%s: no run was started (extract failed): nothing to compensate", self.spec.name)
-            return {"run_id": None, "chunks": 0}
+        run_id = self._run_to_undo(context)
+        if run_id is None:
+            raise AirflowSkipException(f"batch {self.spec.name}: no run was started (extract failed): "
+                                       "nothing to compensate")
         reason = "manual rollback" if self.manual else "load or check failed"
-        result = compensate_run(self.batch, int(run_id), reason=reason, manual=self.manual)
+        result = compensate_run(self.batch, run_id, reason=reason, manual=self.manual)
+        summary = {"run_id": run_id, "chunks": result.chunks, "rows_deleted": result.rows_deleted,
+                   "rows_restored": result.rows_restored, "not_owned": result.not_owned}
         if result.not_owned:
-            self.log.warning("batch=%s run=%s: another live DAG run owns this attempt; nothing compensated",
-                             self.spec.name, run_id)
-        elif not result.already_compensated:
-            _notify_compensation(self.spec, context, int(run_id), reason)
-        return {"run_id": int(run_id), "chunks": result.chunks, "rows_deleted": result.rows_deleted,
-                "rows_restored": result.rows_restored, "not_owned": result.not_owned}
+            raise AirflowSkipException(f"batch {self.spec.name} run {run_id}: another live DAG run owns this "
+                                       "attempt; nothing compensated")
+        if result.already_compensated:
+            raise AirflowSkipException(f"batch {self.spec.name} run {run_id}: already compensated; nothing to undo")
+        _notify_compensation(self.spec, context, run_id, reason)
+        if not (result.rows_deleted or result.rows_restored):
+            raise AirflowSkipException(f"batch {self.spec.name} run {run_id}: marked compensated; it had changed "
+                                       "no target row, so nothing was undone")
+        self.log.info("batch=%s run=%s: compensated: %s rows deleted, %s restored", self.spec.name, run_id,
+                      result.rows_deleted, result.rows_restored)
+        return summary
+
+
+def _given(value: Any) -> Any:
+    """None for a template that rendered to nothing (an unset param or XCom)."""
+    return None if value in (None, "", "None") else value
 
 
 def _notify_compensation(spec: BatchSpec, context: Any, run_id: int, reason: str) -> None:

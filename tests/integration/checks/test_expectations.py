@@ -10,7 +10,8 @@ import uuid
 import psycopg2
 import pytest
 
-from gaussdb_batch.checks.expectations import parse_suite, validate_run
+from gaussdb_batch.checks.expectations import validate_run
+from gaussdb_batch.checks.suite_spec import parse_suite
 from gaussdb_batch.checks.reconcile import check_run
 from gaussdb_batch.checks.suite import run_batch_checks
 from gaussdb_batch.engine.errors import PermanentBatchError
@@ -81,7 +82,7 @@ def test_a_failing_suite_names_the_failures_stores_them_and_fails_the_check(
         cur.execute(f"SELECT min(o_orderkey), max(o_orderkey) FROM {orders}")
         lo, hi = cur.fetchone()
 
-    outcome = validate_run(ctx, run_id, ctx.spec.checks["expectations"])
+    outcome = validate_run(ctx, run_id, ctx.spec.checks.expectations)
 
     assert outcome.success is False
     assert outcome.failed == ["expect_column_values_to_be_between(o_totalprice)"]
@@ -261,20 +262,21 @@ def test_a_failing_expectation_sends_the_dag_run_through_compensation(
     before = fingerprint(target_dsn, orders)
 
     data = spec_data(
-        name=f"gx_fail_{uuid.uuid4().hex[:8]}", schedule="0 0 * * *", start_date="2024-01-01",
+        name=f"gx_fail_{uuid.uuid4().hex[:8]}", schedule="0 0 */2 * *", start_date="2024-01-01",
         retries=1, retry_delay_seconds=1,
         checks={"not_null": ["o_custkey"], "expectations": [NOT_NULL, PRICE_IMPOSSIBLE]},
     )
     dag_bundle(data)
     dag = build_dag(parse_spec(data))
-    dag_run = dag.test(logical_date=D1, run_conf={"interval_start": D1.isoformat(), "interval_end": D3.isoformat()})
+    dag_run = dag.test(logical_date=D3)  # every other day: the manual run's data interval is D1 .. D3
+    assert (dag_run.data_interval_start, dag_run.data_interval_end) == (D1, D3)
 
     tis = {ti.task_id: ti for ti in dag_run.get_task_instances()}
     states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states["extract"] == TaskInstanceState.SUCCESS
     assert states["check"] == TaskInstanceState.FAILED
     assert tis["check"].try_number == 1  # a failed expectation is permanent: no retry
-    assert states["compensate"] == TaskInstanceState.SUCCESS
+    assert states["compensate"] == TaskInstanceState.SUCCESS  # it restored the rows the run had changed
     assert states["finalize"] == TaskInstanceState.UPSTREAM_FAILED
     [(run_id, status)] = control_rows(target_dsn, schemas["control"], "SELECT run_id, status FROM {c}.runs")
     assert status == "COMPENSATED"

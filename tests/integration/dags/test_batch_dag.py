@@ -16,14 +16,19 @@ from tests.integration.engine.conftest import fingerprint, interval_fingerprint,
 
 ROOT = Path(__file__).resolve().parents[3]
 INTERVAL = ["2024-01-01T00:00:00+00:00", "2024-01-03T00:00:00+00:00"]
+#: Every other day at midnight: a manual run at 2024-01-03 has the data interval INTERVAL.
+EVERY_OTHER_DAY = "0 0 */2 * *"
 
 
-def _dag_test(dags_folder: Path, spec: dict, *, taskgroup: bool = False, extra_env: dict | None = None) -> dict:
+def _dag_test(dags_folder: Path, spec: dict, *, taskgroup: bool = False, extra_env: dict | None = None,
+              interval: list[str] | None = INTERVAL, dag_id: str | None = None, conf: dict | None = None) -> dict:
+    """dag.test() of the batch's DAG (or ``dag_id``, e.g. its rollback DAG) in a fresh process."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'plugins'}", AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
                **(extra_env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "tests.integration.dags.dag_test_proc",
-         json.dumps({"spec": spec, "taskgroup": taskgroup, "interval": INTERVAL, "dags_folder": str(dags_folder)})],
+         json.dumps({"spec": spec, "taskgroup": taskgroup, "interval": interval, "dags_folder": str(dags_folder),
+                     "dag_id": dag_id, "conf": conf})],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -44,7 +49,7 @@ def test_batch_dag_succeeds_and_sends_its_metrics_over_statsd(tmp_path, airflow_
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.settimeout(0.5)
-    spec = spec_data(chunk_rows=100, lanes=3, retries=1, retry_delay_seconds=1)
+    spec = spec_data(chunk_rows=100, lanes=3, retries=1, retry_delay_seconds=1, schedule=EVERY_OTHER_DAY)
     result = _dag_test(tmp_path, spec, extra_env={
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
@@ -76,7 +81,8 @@ def test_batch_dag_succeeds_and_sends_its_metrics_over_statsd(tmp_path, airflow_
 @pytest.mark.parametrize("dialect_name", ["postgres"])
 def test_batch_as_a_task_group_in_a_hand_written_dag(tmp_path, airflow_db, spec_data, source_orders, source_dsn, target_dsn,
                                                     dialect_name):
-    result = _dag_test(tmp_path, spec_data(chunk_rows=250, retries=1, retry_delay_seconds=1), taskgroup=True)
+    result = _dag_test(tmp_path, spec_data(chunk_rows=250, retries=1, retry_delay_seconds=1, schedule=EVERY_OTHER_DAY),
+                       taskgroup=True)
     assert result["state"] == "success", result
     assert result["tasks"]["after[-1]"] == "success"
     assert result["tasks"]["orders_sync.finalize[-1]"] == "success"

@@ -130,3 +130,82 @@ def test_ownership_defaults():
     spec = parse_spec(GOOD)
     assert (spec.on_overlap, spec.lease_seconds, spec.source.tie_break) == ("fail", 600, ())
     assert parse_spec({**GOOD, "on_overlap": "wait", "lease_seconds": 30}).on_overlap == "wait"
+
+HEAD = (
+    "name: orders\n"
+    "schedule: '0 0 * * *'\n"
+    "source: {conn_id: src, table: sales.orders, interval_column: updated_at}\n"
+    "target: {conn_id: dst, table: dw.orders}\n"
+    "keys: [order_id]\n"
+)
+
+
+def test_a_mistyped_key_names_file_line_and_the_key_meant(tmp_path):
+    path = tmp_path / "orders.yaml"
+    path.write_text(HEAD + "chunk_row: 50\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(err.value).startswith(f"{path}:6: batch 'orders': chunk_row: unknown key")
+    assert "chunk_row: unknown key, did you mean 'chunk_rows'? (expected one of:" in str(err.value)
+    assert (err.value.line, err.value.field, err.value.hint) == (6, "chunk_row", "chunk_rows")
+
+
+def test_nested_errors_point_at_the_nested_line(tmp_path):
+    path = tmp_path / "orders.yaml"
+    path.write_text(
+        HEAD.replace("source: {conn_id: src, table: sales.orders, interval_column: updated_at}\n", "source:\n"
+                     "  conn_id: src\n  table: sales.orders\n  interval_column: updated_at\n")
+        + "checks:\n"
+        "  not_null: [o_custkey, '1bad']\n"
+        "  ranges:\n"
+        "    o_totalprice: {min: 0, maks: 10}\n"
+    )
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(err.value).startswith(f"{path}:10: batch 'orders': checks.not_null[1]:")
+    path.write_text(path.read_text().replace("'1bad'", "o_orderdate"))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert f"{path}:12:" in str(err.value) and "checks.ranges.o_totalprice.maks" in str(err.value)
+    assert "did you mean 'max'?" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("checks", "field"),
+    [
+        ({"not_nul": ["a"]}, "checks.not_nul: unknown key"),
+        ({"not_null": "a b"}, "checks.not_null[0]"),
+        ({"unique": "a"}, "checks.unique: must be a list"),
+        ({"ranges": {"a": {"min": "zero"}}}, "checks.ranges.a.min: must be a number"),
+        ({"ranges": {"a": 5}}, "checks.ranges.a: must be a mapping"),
+        ({"expectations": [{"kwargs": {"column": "a"}}]}, "checks.expectations[0]"),
+        ({"expectations": "expectations/no_such_suite.json"}, "not found"),
+    ],
+)
+def test_checks_are_validated_at_parse_time(checks, field):
+    with pytest.raises(SpecError) as err:
+        parse_spec({**GOOD, "checks": checks})
+    assert field in str(err.value)
+
+
+def test_checks_and_alerting_become_typed_objects():
+    from gaussdb_batch.alerting import AlertingSpec
+    from gaussdb_batch.engine.spec import ChecksSpec, RangeCheck
+
+    spec = parse_spec({**GOOD, "checks": {"not_null": ["a"], "unique": [["a", "b"]], "ranges": {"c": {"max": 9}}},
+                       "alerting": {"on_failure": [{"type": "slack", "conn_id": "s"}]}})
+    assert spec.checks == ChecksSpec(not_null=("a",), unique=(("a", "b"),), ranges=(RangeCheck("c", None, 9.0),))
+    assert spec.checks.columns == ("a", "b", "c")
+    assert isinstance(spec.alerting, AlertingSpec) and spec.alerting.on_failure[0].conn_id == "s"
+    assert parse_spec(GOOD).checks == ChecksSpec() and not parse_spec(GOOD).checks
+
+
+def test_every_default_comes_from_the_dataclass():
+    import dataclasses
+
+    from gaussdb_batch.engine.spec import BatchSpec
+
+    spec = parse_spec(GOOD)
+    for f in dataclasses.fields(BatchSpec):
+        if f.default is not dataclasses.MISSING and f.name not in GOOD and f.name != "tags":
+            assert getattr(spec, f.name) == f.default, f.name

@@ -62,6 +62,17 @@ def test_connection_form_offers_every_extra_with_a_hint():
     assert set(behaviour) == {"hidden_fields", "relabeling", "placeholders"}
 
 
+def test_the_form_points_at_the_connection_docs():
+    from pathlib import Path
+
+    from gaussdb_batch.hooks.form import DOCS
+
+    root = Path(__file__).resolve().parents[3]
+    assert (root / DOCS.split()[0]).is_file()
+    assert DOCS in GaussDBHook.get_connection_form_widgets()["driver"]["description"]
+    assert DOCS in GaussDBHook.get_ui_field_behaviour()["placeholders"]["extra"]
+
+
 def test_airflow_builds_the_form_from_the_same_fields():
     from airflow.providers_manager import ProvidersManager
 
