@@ -133,8 +133,8 @@ def test_a_good_run_triggers_the_downstream_dag_and_a_compensated_one_does_not(a
 
     # A compensated run (1993 rows break the target's CHECK: rejects over max_rejects) emits nothing.
     events_before = st.api.get("/assets/events", asset_id=asset["id"], limit=100)["total_entries"]
-    conf = {"interval_start": "1993-01-01", "interval_end": "1993-04-01"}
-    bad = st.api.trigger(ASSET_DAG_ID, conf=conf, run_id="e2e_assets_compensated")
+    bad = st.api.trigger(ASSET_DAG_ID, interval=(dt.date(1993, 1, 1), dt.date(1993, 4, 1)),
+                         run_id="e2e_assets_compensated")
     run = st.wait_run(ASSET_DAG_ID, bad, timeout=300)
     assert run["state"] == "failed", run
     states = {t["task_id"]: t["state"] for t in st.api.task_instances(ASSET_DAG_ID, bad)}

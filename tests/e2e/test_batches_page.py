@@ -143,8 +143,7 @@ def test_the_page_shows_a_run_in_progress_then_finished(ui_stack: Stack, browser
     with gate.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (GATE_LOCK,))
     try:
-        dag_run = st.api.trigger(BATCH, conf={"interval_start": START.isoformat(), "interval_end": END.isoformat()},
-                                 run_id="e2e_ui_run")
+        dag_run = st.api.trigger(BATCH, interval=(START, END), run_id="e2e_ui_run")
 
         def blocked_half_way() -> tuple | None:
             row = _control_run(st)

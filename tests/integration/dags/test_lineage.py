@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.integration.dags.test_batch_dag import _dag_test, source_orders  # noqa: F401 (a fixture)
+from tests.integration.dags.test_batch_dag import EVERY_OTHER_DAY, _dag_test, source_orders  # noqa: F401
 
 
 def _events(path: Path, expect_tasks: set[str], timeout: float = 30) -> list[dict]:
@@ -49,7 +49,7 @@ def lineage_env(tmp_path):
 def test_events_carry_source_target_row_counts_and_checks(tmp_path, airflow_db, spec_data, source_orders, schemas,
                                                           pg_env, lineage_env, dialect_name):
     log, env = lineage_env
-    spec = spec_data(chunk_rows=250, lanes=2, retries=1, retry_delay_seconds=1,
+    spec = spec_data(schedule=EVERY_OTHER_DAY, chunk_rows=250, lanes=2, retries=1, retry_delay_seconds=1,
                      checks={"not_null": ["o_custkey"], "ranges": {"o_totalprice": {"min": 0}}})
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -98,7 +98,7 @@ def test_a_query_source_names_the_tables_it_reads(tmp_path, airflow_db, spec_dat
     log, env = lineage_env
     sql = (f"SELECT * FROM {schemas['data']}.orders WHERE o_orderdate >= %(start)s "
            "AND o_orderdate < %(end)s")
-    spec = spec_data(chunk_rows=500, lanes=1, retries=1, retry_delay_seconds=1,
+    spec = spec_data(schedule=EVERY_OTHER_DAY, chunk_rows=500, lanes=1, retries=1, retry_delay_seconds=1,
                      source={"table": None, "interval_column": None, "sql": sql})
     dags = tmp_path / "dags"
     dags.mkdir()
