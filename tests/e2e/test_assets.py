@@ -4,8 +4,8 @@ DAG scheduled on it; a compensated run emits nothing and triggers nothing.
 
 The batch under test (``e2e_assets``, manual) and the demo downstream DAG (dags/gaussdb_downstream.py)
 are added to the stack here;
-its target ``e2e.orders_asset`` refuses orders from 1993 on (a CHECK constraint), so the
-1993 quarter's rows are rejects over ``max_rejects`` and that run is compensated. The shared
+its target ``e2e.orders_asset`` refuses orders from 1993 on (a CHECK constraint), so a run over
+1992 Q4 and 1993 Q1 writes its 1992 rows, rejects the rest over ``max_rejects`` and is compensated. The shared
 stack's scheduler does not create scheduled runs (``use_job_schedule`` off), which is also what
 creates asset-triggered runs: this test restarts it with job scheduling on while the other
 batch DAGs are paused, and restores it afterwards.
@@ -133,13 +133,15 @@ def test_a_good_run_triggers_the_downstream_dag_and_a_compensated_one_does_not(a
 
     # A compensated run (1993 rows break the target's CHECK: rejects over max_rejects) emits nothing.
     events_before = st.api.get("/assets/events", asset_id=asset["id"], limit=100)["total_entries"]
-    bad = st.api.trigger(ASSET_DAG_ID, interval=(dt.date(1993, 1, 1), dt.date(1993, 4, 1)),
+    # Its 1992 rows are written, its 1993 rows rejected: compensation deletes what it wrote.
+    bad = st.api.trigger(ASSET_DAG_ID, interval=(dt.date(1992, 10, 1), dt.date(1993, 4, 1)),
                          run_id="e2e_assets_compensated")
     run = st.wait_run(ASSET_DAG_ID, bad, timeout=300)
     assert run["state"] == "failed", run
     states = {t["task_id"]: t["state"] for t in st.api.task_instances(ASSET_DAG_ID, bad)}
     assert states["compensate"] == "success" and states["finalize"] == "upstream_failed", states
-    assert _control_run(st, dt.date(1993, 1, 1))[2] == RunStatus.COMPENSATED
+    assert _control_run(st, dt.date(1992, 10, 1))[2] == RunStatus.COMPENSATED
+    assert query(st.target_dsn, "SELECT count(*) FROM e2e.orders_asset WHERE o_orderdate >= '1992-10-01'") == [(0,)]
     time.sleep(15)  # several scheduler loops: an event would have queued a downstream run by now
     assert st.api.get("/assets/events", asset_id=asset["id"], limit=100)["total_entries"] == events_before
     assert len(_downstream_runs(st)) == before + 1
