@@ -1,0 +1,59 @@
+"""The UI and the loaded interval agree, in a real browser (headless Chromium).
+
+The trigger form offers Airflow's own data interval and no interval params of this project;
+a DAG run's details show the data interval the control schema recorded for its batch run,
+and the run's XCom shows the batch run number. Screenshots go to .local/airflow-e2e/screenshots/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.e2e.conftest import DAG_ID, Stack, query, wait_until
+from tests.e2e.test_web_ui import browser, page_text, screenshot, sign_in  # noqa: F401 - browser is a fixture
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_trigger_form_offers_the_data_interval_and_no_interval_params(local_stack: Stack, browser):  # noqa: F811
+    st = local_stack
+    sign_in(browser, st)
+    browser.get(f"{st.base_url}/dags/{DAG_ID}")
+    trigger = wait_until("the Trigger button", lambda: [b for b in browser.find_elements(By.TAG_NAME, "button")
+                                                        if b.text.strip() == "Trigger"], timeout=90, interval=1)
+    trigger[0].click()
+    dialog = wait_until("the trigger form", lambda: browser.find_elements(By.CSS_SELECTOR, "[role=dialog]"),
+                        timeout=60, interval=0.5)
+    for toggle in dialog[0].find_elements(By.XPATH, ".//button[contains(., 'Advanced')]"):
+        toggle.click()
+    wait_until("the form's fields", lambda: "Logical Date" in page_text(browser) or None, timeout=30, interval=0.5)
+    text = page_text(browser)
+    screenshot(browser, "trigger_form")
+    assert "Data Interval" in text or "data interval" in text.lower(), text[-2000:]
+    assert "interval_start" not in text and "interval_end" not in text, "the batch DAG still offers interval params"
+
+
+def test_the_run_shows_the_interval_it_loaded_and_its_batch_run(local_stack: Stack, browser):  # noqa: F811
+    st = local_stack
+    start, end = dt.date(1992, 7, 1), dt.date(1992, 10, 1)
+    run_id = st.run_batch(DAG_ID, start, end, "e2e_ui_interval")
+    [(batch_run, loaded_start, loaded_end)] = query(
+        st.target_dsn, "SELECT run_id, interval_start, interval_end FROM gaussdb_batch.runs"
+                       " WHERE batch = %s AND dag_run_id = %s", (DAG_ID, run_id))
+    assert (loaded_start.date(), loaded_end.date()) == (start, end)
+
+    sign_in(browser, st)
+    browser.get(f"{st.base_url}/dags/{DAG_ID}/runs/{run_id}/details")
+    details = wait_until("the run's details", lambda: page_text(browser) if "Data Interval" in page_text(browser)
+                         else None, timeout=90, interval=1)
+    screenshot(browser, "run_details")
+    assert "1992-07-01" in details and "1992-10-01" in details, details[-2000:]
+
+    browser.get(f"{st.base_url}/dags/{DAG_ID}/runs/{run_id}/xcom")
+    xcom = wait_until("the run's XCom", lambda: page_text(browser) if "batch_run" in page_text(browser) else None,
+                      timeout=90, interval=1)
+    screenshot(browser, "run_xcom")
+    assert f'"run_id": {batch_run}' in xcom or f"run_id: {batch_run}" in xcom or str(batch_run) in xcom, xcom[-2000:]
