@@ -10,6 +10,7 @@ provider (``GaussDBBatchPlugin``).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
@@ -42,7 +43,8 @@ def _batch_run(dag_run: Any) -> dict[str, Any] | None:
     value = session.scalar(
         select(XComModel.value).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
                                       XComModel.key == BATCH_RUN_XCOM).limit(1))
-    value = XComModel.deserialize_value(value) if value is not None else None
+    if isinstance(value, str):  # stored through serialize_value; the Task Execution API stores JSON as is
+        value = json.loads(value)
     return value if isinstance(value, dict) else None
 
 
