@@ -1,7 +1,7 @@
 """Reconciliation: prove each chunk's target rows equal its landed rows, inside the database.
 
 Per chunk, landing and target are compared by row count and an order-independent,
-NULL-safe fingerprint (a sum of 60-bit row hashes); no row data reaches Python. Every
+NULL-safe fingerprint (a sum of 32-bit ``hashtext`` row hashes); no row data reaches Python. Every
 comparison is stored in the reconciliation table. Chunks that differ are reloaded once
 and compared again; anything still different fails the check and names the chunks.
 """
@@ -71,7 +71,7 @@ def _groups(rows: list[Chunk], wanted: list[int]) -> list[list[Chunk]]:
 
 def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass_no: int) -> list[ChunkComparison]:
     """Compare the given chunks and store every comparison; return them."""
-    d, landing = ctx.dialect, ctx.landing(run_id)
+    d, landing = ctx.landing_dialect(run_id), ctx.landing(run_id)
     src_sql = d.landing_fingerprints_sql(ctx.schema, landing, ctx.columns)
     tgt_sql = d.target_fingerprints_sql(ctx.schema, ctx.target, landing, ctx.columns, ctx.key_columns)
     results: list[ChunkComparison] = []

@@ -48,6 +48,9 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
     name = "base"
     #: '' is NULL on the server (GaussDB compatibility mode A): fingerprints must fold them.
     empty_is_null = False
+    #: Landing tables have the target's column types (``for_landing(True)``); otherwise they
+    #: hold text and every landing-side expression casts to the target's type.
+    typed_landing = False
 
     def __init__(self, *, empty_is_null: bool | None = None, distribute_by: Sequence[str] | None = None,
                  skip_locked: bool = True, astore: bool = False, distributed: bool = False):
@@ -75,6 +78,14 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         other = copy.copy(self)
         other.distribute_by = list(distribute_by)
         other.unique_columns = list(unique_columns)
+        return other
+
+    def for_landing(self, typed: bool) -> Dialect:
+        """This dialect for a landing table of the target's types (``typed``) or of text columns."""
+        if bool(typed) == self.typed_landing:
+            return self
+        other = copy.copy(self)
+        other.typed_landing = bool(typed)
         return other
 
     def generate_insert_sql(self, table: str, values: Sequence[object], target_fields: Sequence[str] | None,
@@ -116,13 +127,13 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
 
     # ------------------------------------------------------------------ expressions
     def cast_expr(self, col: Column, alias: str = "s") -> str:
-        """Landing text -> target type.
+        """A landed value as the target's type: as it is in a typed landing, cast from text otherwise.
 
         String columns stay uncast so the assignment cast raises on over-long values
         (an explicit ``::varchar(n)`` would silently truncate them).
         """
         ref = f"{alias}.{col.q}"
-        return ref if col.is_string else f"CAST({ref} AS {col.type_sql})"
+        return ref if col.is_string or self.typed_landing else f"CAST({ref} AS {col.type_sql})"
 
     def key_match(self, keys: Sequence[Column], left: str, right: str, *, cast_right: bool) -> str:
         parts = []
@@ -132,24 +143,28 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         return " AND ".join(parts)
 
     def row_hash_expr(self, cols: Sequence[Column], alias: str, *, from_landing: bool) -> str:
-        """Order-independent, NULL-safe 60-bit row hash (summed per chunk).
+        """Order-independent, NULL-safe 32-bit row hash (summed per chunk as bigint).
 
         The row's composite text (``ROW(...)`` cast to text) quotes every value and writes NULL
-        as nothing, so no two different rows share a text; landed values are first cast to the
-        target's types (string columns to text on both sides), so both sides print alike. In
-        compatibility mode A, '' folds into NULL.
+        as nothing, so no two different rows share a text. Both sides print the values the
+        target stores: a text landing's values are first cast to the target's types, string
+        columns included (``'ab '`` landed for a char(5) column hashes as the target's
+        ``'ab   '`` does), then string columns go to text on both sides (char(n) prints its
+        padding in a row, text does not). In compatibility mode A, '' folds into NULL.
+        ``hashtext`` (pg_catalog, int4) exists on PostgreSQL and openGauss alike and costs a
+        fraction of md5 plus the hex-to-bit conversion; ``sum(int4)`` stays in bigint.
         """
         parts = []
         for c in cols:
-            v = self.cast_expr(c, alias) if from_landing else f"{alias}.{c.q}"
+            v = f"{alias}.{c.q}"
+            if from_landing and not self.typed_landing:
+                v = f"CAST({v} AS {c.type_sql})"
             if c.is_string:
-                # As text on both sides: char(n) prints its padding in a row, text does not.
                 v = f"CAST({v} AS text)"
                 if self.empty_is_null:
                     v = f"NULLIF({v}, '')"
             parts.append(v)
-        row = f"CAST(ROW({', '.join(parts)}) AS text)"
-        return f"CAST(CAST('x' || substr(md5({row}), 1, 15) AS bit(60)) AS bigint)"
+        return f"hashtext(CAST(ROW({', '.join(parts)}) AS text))"
 
     # ------------------------------------------------------------------ control schema
     # DDL and migrations: ControlSchemaDDL (control_schema.py).
@@ -234,14 +249,23 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         sets = ", ".join(f"{_q(f)} = %({f})s" for f in fields)
         return f"UPDATE {_q(schema)}.runs SET {sets} WHERE run_id = %(run_id)s"
 
-    def later_runs_touching_keys_sql(self, schema: str, undo: TableRef, keys: Sequence[Column]) -> str:
-        """Runs after ``run_id`` of the same target whose undo journal shares a key with it."""
+    def later_runs_touching_keys_sql(self, schema: str, undo: TableRef, keys: Sequence[Column],
+                                     landing: TableRef | None = None) -> str:
+        """Runs after ``run_id`` of the same target whose undo journal shares a key with it.
+
+        The run's keys are its journal's and, with ``landing``, the keys it landed (and so
+        inserted or overwrote), rejected rows excluded.
+        """
+        knames = ", ".join(k.q for k in keys)
+        mine = f"SELECT {knames} FROM {undo.sql} WHERE {_q(UNDO_RUN)} = %(run_id)s"
+        if landing is not None:
+            kvals = ", ".join(f"{self.cast_expr(k)} AS {k.q}" for k in keys)
+            mine += f" UNION ALL SELECT {kvals} FROM {landing.sql} s WHERE {self._not_rejected(schema)}"
         match = " AND ".join(f"u2.{k.q} = u1.{k.q}" for k in keys)
         return (
-            f"SELECT DISTINCT u2.{_q(UNDO_RUN)} FROM {undo.sql} u1 JOIN {undo.sql} u2 ON {match} "
+            f"SELECT DISTINCT u2.{_q(UNDO_RUN)} FROM ({mine}) u1 JOIN {undo.sql} u2 ON {match} "
             f"JOIN {_q(schema)}.runs r ON r.run_id = u2.{_q(UNDO_RUN)} "
-            f"WHERE u1.{_q(UNDO_RUN)} = %(run_id)s AND u2.{_q(UNDO_RUN)} > %(run_id)s "
-            "AND r.status <> %(compensated)s"
+            f"WHERE u2.{_q(UNDO_RUN)} > %(run_id)s AND r.status <> %(compensated)s"
         )
 
     # ------------------------------------------------------------------ landing
@@ -249,8 +273,15 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         return f"DROP TABLE IF EXISTS {table.sql}"
 
     def create_landing_sql(self, landing: TableRef, cols: Sequence[Column]) -> str:
-        """Landing holds the interval as text: bad values surface per row at load, not per COPY."""
-        defs = ", ".join([f"{_q(SEQ)} bigint NOT NULL"] + [f"{c.q} text" for c in cols])
+        """Landing of the target's column types (typed_landing), or of text columns.
+
+        Typed, the extract's COPY parses every value once and the chunk statements cast
+        nothing; a value the type rejects fails the whole COPY, so the engine then lands the
+        interval again as text, where bad values surface per row at load. No constraints:
+        NOT NULL, CHECK and unique violations surface per row at load in both layouts.
+        """
+        defs = ", ".join([f"{_q(SEQ)} bigint NOT NULL"]
+                         + [f"{c.q} {c.type_sql if self.typed_landing else 'text'}" for c in cols])
         return f"CREATE UNLOGGED TABLE {landing.sql} ({defs}){self.storage_clause()}{self.distribution_clause(cols)}"
 
     def distribution_clause(self, cols: Sequence[Column]) -> str:
@@ -327,12 +358,12 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         order_by: Sequence[str] = (),
         tie_break: Sequence[str] = (),
     ) -> str:
-        """Rows of one interval, numbered, as text; params: start, end (for table sources).
+        """Rows of one interval, numbered, as they are (typed landing) or as text; params: start, end.
 
         ``query`` is a user SQL whose interval placeholders are %(start)s / %(end)s. Rows of one
         key are numbered by ``tie_break`` descending, so the first of them holds the greatest.
         """
-        text_cols = ", ".join(f"CAST(q.{c.q} AS text)" for c in cols)
+        text_cols = ", ".join(f"q.{c.q}" if self.typed_landing else f"CAST(q.{c.q} AS text)" for c in cols)
         order = ", ".join([f"q.{_q(k)}" for k in order_by] + [f"q.{_q(t)} DESC NULLS LAST" for t in tie_break])
         numbered = f"row_number() OVER ({'ORDER BY ' + order if order else ''})"
         if table is not None:
@@ -380,8 +411,8 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         )
 
     def landing_rows_sql(self, landing: TableRef, cols: Sequence[Column]) -> str:
-        """Landed rows by seq list, for rejects; params: seqs (a list)."""
-        names = ", ".join([_q(SEQ)] + [c.q for c in cols])
+        """Landed rows by seq list, as text whatever the landing's layout (rejects); params: seqs (a list)."""
+        names = ", ".join([_q(SEQ)] + [f"CAST({c.q} AS text)" for c in cols])
         return f"SELECT {names} FROM {landing.sql} WHERE {_q(SEQ)} = ANY(%(seqs)s) ORDER BY {_q(SEQ)}"
 
     def delete_landing_rows_sql(self, landing: TableRef) -> str:
@@ -540,21 +571,45 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         return f"CREATE INDEX {_q(undo.name + '_key')} ON {undo.sql} ({k})"
 
     def capture_undo_sql(self, undo: TableRef, target: TableRef, landing: TableRef,
-                         cols: Sequence[Column], keys: Sequence[Column]) -> str:
-        """Journal a chunk before it writes: before-images of rows it will overwrite ('U') and
-        the keys it will insert ('I'). The first image of a key per run wins, so reloading a
-        chunk (repair, re-extract) never replaces the true pre-run state. ``OFFSET 0`` keeps
-        that probe a per-row index lookup: as an anti join the planner would scan every entry
-        the run journaled so far for each landed row (its statistics predate the run).
+                         cols: Sequence[Column], keys: Sequence[Column], *, reload_schema: str | None = None) -> str:
+        """Journal a chunk before it writes: before-images of the target rows it will overwrite ('U').
+
+        Only rows that exist are journaled: the keys a chunk inserts are its landed rows, and the
+        landing lives as long as the journal, so compensation deletes them from there. The first
+        image of a key per run wins, so reloading a chunk never replaces the true pre-run state;
+        a chunk loaded before (``reload_schema``: the check's repair) journals only the rows its
+        earlier loads rejected, as every other key it holds now exists because this run wrote it.
+        ``OFFSET 0`` keeps the journal probe a per-row index lookup: as an anti join the planner
+        would scan every entry the run journaled so far for each landed row.
         """
-        key_names = {k.name for k in keys}
         names = ", ".join(c.q for c in cols)
-        values = ", ".join(self.cast_expr(c) if c.name in key_names else f"t.{c.q}" for c in cols)
+        tcols = ", ".join(f"t.{c.q}" for c in cols)
+        again = ""
+        if reload_schema is not None:
+            again = (f" AND EXISTS (SELECT 1 FROM {_q(reload_schema)}.rejects r WHERE r.run_id = %(run_id)s"
+                     f" AND r.seq = s.{_q(SEQ)})")
         return (
             f"INSERT INTO {undo.sql} ({_q(UNDO_RUN)}, {_q(UNDO_CHUNK)}, {_q(UNDO_OP)}, {names}) "
-            f"SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t.{keys[0].q} IS NULL THEN 'I' ELSE 'U' END, {values} "
-            f"FROM {landing.sql} s LEFT JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
-            f"WHERE {self._range_pred()} AND {self._not_journaled(undo, keys, 's', cast_right=True)}"
+            f"SELECT %(run_id)s, %(chunk_no)s, 'U', {tcols} "
+            f"FROM {landing.sql} s JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
+            f"WHERE {self._range_pred()}{again} AND {self._not_journaled(undo, keys, 't', cast_right=False)}"
+        )
+
+    def journal_landed_keys_sql(self, schema: str, undo: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:
+        """Before a landing is replaced: its loaded keys that have no journal entry become 'I' entries.
+
+        Compensation finds the keys a run inserted in its landing; a re-extract drops that landing
+        while rows it loaded stay in the target, so their keys move into the journal first.
+        Params: run_id, compensated (the chunk status that needs no undo).
+        """
+        knames = ", ".join(k.q for k in keys)
+        kvals = ", ".join(self.cast_expr(k) for k in keys)
+        return (
+            f"INSERT INTO {undo.sql} ({_q(UNDO_RUN)}, {_q(UNDO_CHUNK)}, {_q(UNDO_OP)}, {knames}) "
+            f"SELECT %(run_id)s, c.chunk_no, 'I', {kvals} FROM {_q(schema)}.chunks c JOIN {landing.sql} s"
+            f" ON s.{_q(SEQ)} BETWEEN c.seq_lo AND c.seq_hi WHERE c.run_id = %(run_id)s AND c.loads > 0"
+            f" AND c.status <> %(compensated)s AND {self._not_rejected(schema)}"
+            f" AND {self._not_journaled(undo, keys, 's', cast_right=True)}"
         )
 
     def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
@@ -699,12 +754,31 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
 
     # ------------------------------------------------------------------ compensation
     def compensate_delete_sql(self, target: TableRef, undo: TableRef, keys: Sequence[Column]) -> str:
-        """Remove every row a chunk of the run touched (inserted or overwritten)."""
+        """Remove the rows of a chunk's journal entries (rows it overwrote, keys journaled at re-extract)."""
         return (
             f"DELETE FROM {target.sql} t WHERE EXISTS (SELECT 1 FROM {undo.sql} u"
             f" WHERE u.{_q(UNDO_RUN)} = %(run_id)s AND u.{_q(UNDO_CHUNK)} = %(chunk_no)s"
             f" AND {self.key_match(keys, 'u', 't', cast_right=False)})"
         )
+
+    def compensate_delete_landed_sql(self, schema: str, target: TableRef, landing: TableRef,
+                                     keys: Sequence[Column]) -> str:
+        """Remove the rows a loaded chunk wrote: its landed keys, rejected rows excluded; params: lo, hi."""
+        return (
+            f"DELETE FROM {target.sql} t WHERE EXISTS (SELECT 1 FROM {landing.sql} s WHERE {self._range_pred()}"
+            f" AND {self.key_match(keys, 't', 's', cast_right=True)} AND {self._not_rejected(schema)})"
+        )
+
+    def loaded_chunks_sql(self, schema: str) -> str:
+        """Chunks of a run that wrote rows and are not compensated yet: number and landed range."""
+        return (
+            f"SELECT chunk_no, seq_lo, seq_hi FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s"
+            " AND loads > 0 AND status <> %(compensated)s ORDER BY chunk_no"
+        )
+
+    def chunk_loads_sql(self, schema: str) -> str:
+        """How often a chunk was loaded before (0 on its first load)."""
+        return f"SELECT loads FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s"
 
     def compensate_restore_sql(self, target: TableRef, undo: TableRef, cols: Sequence[Column]) -> str:
         """Put back the before-images of the rows the chunk overwrote or deleted."""

@@ -1,9 +1,11 @@
 """Compensate and finalize: end a run, either undone exactly or done and tidied.
 
-Compensation replays the undo journal chunk by chunk, one transaction each: delete every
-row the chunk inserted or overwrote, then put back the before-images of the overwritten
-rows. Each chunk's journal is deleted in the same transaction, so compensating twice is
-harmless and a crash mid-way resumes where it stopped.
+Compensation undoes the run chunk by chunk, one transaction each: delete every row the
+chunk overwrote (its journal) or wrote (its landed keys, rejected rows excluded), then put
+back the before-images of the overwritten rows. The journal holds only rows that existed
+before the run: inserted keys are read from the landing, which lives as long as the journal.
+Each chunk is marked COMPENSATED and its journal deleted in the same transaction, so
+compensating twice is harmless and a crash mid-way resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.control import get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import MAX_RETENTION_DAYS
-from gaussdb_batch.engine.state import FINISHED, RunStatus
+from gaussdb_batch.engine.state import FINISHED, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.dbapi import Connection
 
 
@@ -51,17 +53,30 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
     if not state.compensating(ctx, run_id, manual=manual):
         return CompensationResult(run_id, 0, 0, 0, not_owned=True)
 
-    chunk_nos = [r[0] for r in ctx.all(d.undo_chunks_sql(ctx.undo), {"run_id": run_id},
+    journaled = [r[0] for r in ctx.all(d.undo_chunks_sql(ctx.undo), {"run_id": run_id},
                                        purpose=f"list the undo journal of run {run_id}")]
+    has_landing = ctx.landing_layout(run_id) is not None
+    landed: dict[int, tuple[int, int]] = {}
+    if has_landing:
+        landed = {r[0]: (r[1], r[2]) for r in ctx.all(
+            d.loaded_chunks_sql(ctx.schema), {"run_id": run_id, "compensated": ChunkStatus.COMPENSATED.value},
+            purpose=f"list the loaded chunks of run {run_id}")}
+    ld = ctx.landing_dialect(run_id)
+    chunk_nos = sorted(set(journaled) | set(landed))
     deleted = restored = 0
     for no in chunk_nos:
 
         def undo(conn: Connection, no: int = no) -> tuple[int, int]:
-            params = {"run_id": run_id, "chunk_no": no}
+            lo, hi = landed.get(no, (1, 0))
+            params = {"run_id": run_id, "chunk_no": no, "lo": lo, "hi": hi}
             with conn.cursor() as cur:
                 state.compensate_chunk(cur, ctx, run_id, no)
                 cur.execute(d.compensate_delete_sql(ctx.target, ctx.undo, ctx.key_columns), params)
                 n_del = max(cur.rowcount or 0, 0)
+                if no in landed:
+                    cur.execute(ld.compensate_delete_landed_sql(ctx.schema, ctx.target, ctx.landing(run_id),
+                                                                ctx.key_columns), params)
+                    n_del += max(cur.rowcount or 0, 0)
                 cur.execute(d.compensate_restore_sql(ctx.target, ctx.undo, ctx.columns), params)
                 n_res = max(cur.rowcount or 0, 0)
                 cur.execute(d.mark_chunk_undone_sql(ctx.undo), params)
@@ -81,8 +96,9 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
 
 
 def _refuse_if_later_runs_touched(ctx: BatchContext, run_id: int) -> None:
-    d = ctx.dialect
-    rows = ctx.all(d.later_runs_touching_keys_sql(ctx.schema, ctx.undo, ctx.key_columns),
+    d = ctx.landing_dialect(run_id)
+    landing = ctx.landing(run_id) if ctx.landing_layout(run_id) is not None else None
+    rows = ctx.all(d.later_runs_touching_keys_sql(ctx.schema, ctx.undo, ctx.key_columns, landing),
                    {"run_id": run_id, "compensated": RunStatus.COMPENSATED.value},
                    purpose=f"look for later runs touching the keys of run {run_id}")
     runs = sorted(r[0] for r in rows)

@@ -42,6 +42,10 @@ class BatchContext:
         self.spec = spec
         self._hook_factory = hook_factory or _default_hook_factory
         self._in_tx = False
+        #: run_id -> whether its landing has the target's types (None: there is no landing).
+        self._landing_typed: dict[int, bool | None] = {}
+        #: The source has a unique index on the batch's keys (set by extract): no key repeats.
+        self.source_keys_unique = False
         #: The DAG run this process acts for (engine.state.Owner); it owns the attempts it begins.
         self.owner = owner or ADHOC
 
@@ -128,6 +132,27 @@ class BatchContext:
     def landing(self, run_id: int) -> TableRef:
         return TableRef(self.schema, f"land_{int(run_id)}")
 
+    def landing_layout(self, run_id: int) -> bool | None:
+        """True when the run's landing has the target's column types, False for text, None when absent.
+
+        Read from the catalog once per run (outside any transaction), so a lane, the check and
+        compensation agree with whatever the extract built, after a restart or a takeover too.
+        """
+        if run_id not in self._landing_typed:
+            landing = self.landing(run_id)
+            rows = self.all(self.dialect.table_columns_sql(), {"schema": landing.schema, "table": landing.name},
+                            purpose=f"read the columns of {landing}")
+            self._landing_typed[run_id] = layout_of(self.columns, rows)
+        return self._landing_typed[run_id]
+
+    def set_landing_layout(self, run_id: int, typed: bool | None) -> None:
+        """What the extract just built (or dropped), so this process never reads it back."""
+        self._landing_typed[run_id] = typed
+
+    def landing_dialect(self, run_id: int) -> Dialect:
+        """The dialect whose landing-side expressions fit the run's landing (no casts when typed)."""
+        return self.dialect.for_landing(bool(self.landing_layout(run_id)))
+
     @cached_property
     def columns(self) -> list[Column]:
         """The target's columns, read from the catalog; keys must be among them."""
@@ -165,6 +190,14 @@ class BatchContext:
         if isinstance(row, dict):
             return ",".join("" if row.get(k) is None else str(row.get(k)) for k in self.spec.keys)
         return ",".join("" if v is None else str(v) for v in row)
+
+
+def layout_of(columns: Sequence[Column], landing_rows: Sequence[tuple]) -> bool | None:
+    """A landing's layout from its catalog rows (name, type): typed, text, or None when it does not exist."""
+    if not landing_rows:
+        return None
+    types = {r[0]: r[1] for r in landing_rows}
+    return all(types.get(c.name) == c.type_sql for c in columns)
 
 
 def _execute(conn: Connection, sql: str, params: dict | None, shape: str) -> Any:

@@ -1,8 +1,11 @@
 """Extract: land one data interval in the target database, once, then plan its chunks.
 
-The landing table holds the interval as text, numbered 1..N in key order (``_gb_seq``):
-reading the source is one statement (one snapshot) and bad values surface per row at
-load time instead of failing the whole COPY. The attempt is begun (or resumed, or taken over
+The landing table has the target's column types and numbers the interval 1..N in key order
+(``_gb_seq``): reading the source is one statement (one snapshot) that parses every value
+once, and the chunk statements cast nothing. When a value does not fit its type the typed
+COPY fails as a whole; the interval is then landed again as text for that run, so bad
+values surface per row at load (bisection isolates them) and cost time only when they
+exist. The attempt is begun (or resumed, or taken over
 after its owner died) through engine.state; an attempt whose plan is complete is resumed as
 it is (chunks already DONE stay done), one that failed or died while extracting is extracted
 again: its landing and plan are replaced, and rows already loaded keep their first
@@ -25,12 +28,17 @@ from typing import Any
 from gaussdb_batch import metrics
 from gaussdb_batch.dialects import SEQ
 from gaussdb_batch.engine import state
-from gaussdb_batch.engine.context import BatchContext, log
+from gaussdb_batch.engine.context import BatchContext, layout_of, log
 from gaussdb_batch.engine.control import chunk_rows_in, ensure_control_schema, get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
-from gaussdb_batch.engine.state import PURGE_CHUNK, RunStatus
+from gaussdb_batch.engine.state import PURGE_CHUNK, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
+from gaussdb_batch.hooks.errors import PermanentDBError
+
+#: Errors of a typed landing that a text landing turns into per-row rejects at load: data errors,
+#: and a source column whose type has no assignment cast to the target's (same-database path).
+_TYPED_LANDING_FALLBACK = ("22", "23", "42804")
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> ExtractR
         ctx.landing(run_id),
     )
     try:
-        unique = source_keys_are_unique(ctx)
+        unique = ctx.source_keys_unique = source_keys_are_unique(ctx)
         file_rejects = _land(ctx, run_id, start, end)
         rows, rejected, chunks, chunk_rows = _plan(ctx, run_id, file_rejects, unique)
     except BaseException as exc:
@@ -111,22 +119,45 @@ def _require_key_index(ctx: BatchContext) -> None:
 
 
 # --------------------------------------------------------------------------- landing
-def _prepare_landing(cur: Cursor, ctx: BatchContext, run_id: int) -> None:
+def _prepare_landing(cur: Cursor, ctx: BatchContext, run_id: int, typed: bool) -> None:
     d, landing = ctx.dialect, ctx.landing(run_id)
     state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
+    _journal_landed_keys(cur, ctx, run_id)
     cur.execute(d.drop_table_sql(landing))
-    cur.execute(d.create_landing_sql(landing, ctx.columns))
+    cur.execute(d.for_landing(typed).create_landing_sql(landing, ctx.columns))
     for table in ("chunks", "rejects", "reconciliation"):
         cur.execute(d.delete_run_rows_sql(ctx.schema, table), {"run_id": run_id})
 
 
-def _source_select(ctx: BatchContext, *, bind: bool, start: dt.datetime, end: dt.datetime) -> tuple[str, dict]:
-    """The numbered, text-cast source query; bound params, or literals for COPY."""
-    src, d = ctx.spec.source, ctx.dialect
+def _journal_landed_keys(cur: Cursor, ctx: BatchContext, run_id: int) -> None:
+    """Re-extract after chunks loaded: the keys they inserted move into the journal before the landing goes.
+
+    Compensation deletes a run's inserted keys by reading its landing; replacing the landing
+    would forget rows already written, so they become 'I' journal entries first (rare: an
+    attempt given up mid-load and extracted again).
+    """
+    d, landing = ctx.dialect, ctx.landing(run_id)
+    cur.execute(d.table_columns_sql(), {"schema": landing.schema, "table": landing.name})
+    typed = layout_of(ctx.columns, cur.fetchall())
+    if typed is None:
+        return
+    cur.execute(d.for_landing(typed).journal_landed_keys_sql(ctx.schema, ctx.undo, landing, ctx.key_columns),
+                {"run_id": run_id, "compensated": ChunkStatus.COMPENSATED.value})
+    if cur.rowcount and cur.rowcount > 0:
+        log.info("batch=%s run=%s: journaled %s keys loaded from the landing being replaced",
+                 ctx.spec.name, run_id, cur.rowcount)
+
+
+def _source_select(ctx: BatchContext, *, bind: bool, start: dt.datetime, end: dt.datetime,
+                   typed: bool) -> tuple[str, dict]:
+    """The numbered source query (values as they are, or as text); bound params, or literals for COPY."""
+    src, d = ctx.spec.source, ctx.dialect.for_landing(typed)
     order = ctx.spec.keys if src.order_by_key else ()
+    # With a unique source key no key repeats: ordering by tie_break would only cost a sort key.
+    tie_break = () if ctx.source_keys_unique else src.tie_break
     sql = d.source_select_sql(
         ctx.columns, table=src.table, interval_column=src.interval_column, query=src.sql, order_by=order,
-        tie_break=src.tie_break,
+        tie_break=tie_break,
     )
     params = {"start": start, "end": end}
     if bind:
@@ -134,11 +165,33 @@ def _source_select(ctx: BatchContext, *, bind: bool, start: dt.datetime, end: dt
     # COPY cannot bind parameters: inline the interval as typed literals of datetimes.
     return sql % {"start": d.timestamp_literal(start), "end": d.timestamp_literal(end)}, {}
 
+
 def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) -> list[dict]:
-    """Fill the landing table; return rows rejected while reading files (bad encoding)."""
+    """Fill the landing table, typed when every value fits, else as text; return file rejects."""
+    if ctx.spec.source.kind == "files":
+        # File values arrive as text anyway: the text landing parses each one once, at load.
+        return _land_as(ctx, run_id, start, end, typed=False)
+    try:
+        return _land_as(ctx, run_id, start, end, typed=True)
+    except PermanentDBError as exc:
+        code = exc.sqlstate or ""
+        if not code.startswith(_TYPED_LANDING_FALLBACK):
+            raise
+        log.warning("batch=%s run=%s: a source value does not fit the target's types (SQLSTATE %s: %s); "
+                    "landing the interval as text so the load isolates the bad rows", ctx.spec.name, run_id,
+                    code, str(exc).splitlines()[0][:300])
+        return _land_as(ctx, run_id, start, end, typed=False)
+
+
+def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime, *, typed: bool) -> list[dict]:
     spec, d = ctx.spec, ctx.dialect
     landing = ctx.landing(run_id)
     names = [SEQ] + [c.name for c in ctx.columns]
+    ctx.set_landing_layout(run_id, None)
+
+    def finish_landing(cur: Cursor) -> None:
+        cur.execute(d.landing_index_sql(landing))
+        cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
 
     if spec.source.kind == "files":
         rejects: list[dict] = []
@@ -146,38 +199,38 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
         def land_files(conn: Connection) -> None:
             rejects.clear()
             with conn.cursor() as cur:
-                _prepare_landing(cur, ctx, run_id)
+                _prepare_landing(cur, ctx, run_id, typed)
                 for block in _file_blocks(ctx, start, end, rejects):
                     ctx.target_hook.driver.copy_in(cur, d.copy_in_sql(landing, names), block)
-                cur.execute(d.landing_index_sql(landing))
-                cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
+                finish_landing(cur)
 
         ctx.tx(land_files, purpose=f"land files {spec.source.files} for run {run_id}")
+        ctx.set_landing_layout(run_id, typed)
         return rejects
 
     if spec.same_db:
-        sql, params = _source_select(ctx, bind=True, start=start, end=end)
+        sql, params = _source_select(ctx, bind=True, start=start, end=end, typed=typed)
 
         def land_same_db(conn: Connection) -> None:
             with conn.cursor() as cur:
-                _prepare_landing(cur, ctx, run_id)
+                _prepare_landing(cur, ctx, run_id, typed)
                 cur.execute(d.insert_landing_from_select_sql(landing, ctx.columns, sql), params)
-                cur.execute(d.landing_index_sql(landing))
-                cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
+                finish_landing(cur)
 
         ctx.tx(land_same_db, purpose=f"land the interval with INSERT ... SELECT for run {run_id}")
+        ctx.set_landing_layout(run_id, typed)
         return []
 
     from gaussdb_batch.hooks.copy_pipe import copy_between
 
-    sql, _ = _source_select(ctx, bind=False, start=start, end=end)
+    sql, _ = _source_select(ctx, bind=False, start=start, end=end, typed=typed)
     out_sql = d.copy_out_sql(sql)
     in_sql = d.copy_in_sql(landing, names)
     src_hook = ctx.source_hook
 
     def land_copy(conn: Connection) -> None:
         with conn.cursor() as cur:
-            _prepare_landing(cur, ctx, run_id)
+            _prepare_landing(cur, ctx, run_id, typed)
         src = src_hook.get_conn()
         try:
             moved = copy_between(src_hook, src, out_sql, ctx.target_hook, conn, in_sql)
@@ -185,11 +238,12 @@ def _land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) 
         finally:
             src.close()
         with conn.cursor() as cur:
-            cur.execute(d.landing_index_sql(landing))
-            cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
-        log.info("batch=%s run=%s: streamed %.1f MiB from the source with COPY", spec.name, run_id, moved / 2**20)
+            finish_landing(cur)
+        log.info("batch=%s run=%s: streamed %.1f MiB from the source with COPY into a %s landing", spec.name, run_id,
+                 moved / 2**20, "typed" if typed else "text")
 
     ctx.tx(land_copy, purpose=f"stream the interval with COPY for run {run_id}")
+    ctx.set_landing_layout(run_id, typed)
     return []
 
 

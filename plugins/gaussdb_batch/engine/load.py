@@ -1,7 +1,7 @@
 """Load: a lane claims pending chunks one at a time and writes each in ONE transaction.
 
 Per chunk: claim it (``FOR UPDATE SKIP LOCKED``: one indexed row lock, other lanes skip
-it), journal before-images into the undo table, write it through the dialect's upsert,
+it), journal the before-images of the rows it overwrites (keys it inserts are in the landing), write it through the dialect's upsert,
 mark it DONE with its counts, commit. A lane killed at any instant leaves its chunk
 PENDING (the transaction rolls back) and the next claim takes it again: no row lost,
 none duplicated, finished chunks never redone. Every chunk transaction starts with the
@@ -54,20 +54,25 @@ class _Rejects:
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, str, str]] = []  # (seq, sqlstate, message)
+        #: Rows of the chunk that existed in the target before it wrote (their before-images).
+        self.existed = 0
 
 
 def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
-                 rejects: _Rejects) -> int:
+                 rejects: _Rejects, *, reload: bool = False) -> int:
     """Write seqs [lo, hi]; bisect on data errors. Returns rows written."""
-    d, driver = ctx.dialect, ctx.target_hook.driver
+    d, driver = ctx.landing_dialect(run_id), ctx.target_hook.driver
     params = {"run_id": run_id, "chunk_no": chunk_no, "lo": lo, "hi": hi}
-    statements = [d.capture_undo_sql(ctx.undo, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)]
+    statements = [d.capture_undo_sql(ctx.undo, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns,
+                                     reload_schema=ctx.schema if reload else None)]
     statements += d.write_sql(ctx.spec.mode, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)
     cur.execute(d.savepoint_sql(SAVEPOINT))
     try:
-        written = 0
+        written = captured = 0
         for i, stmt in enumerate(statements):
             cur.execute(stmt, params)
+            if i == 0:
+                captured = max(cur.rowcount or 0, 0)
             if i == len(statements) - 1:
                 written = max(cur.rowcount or 0, 0)
     except driver.Error as exc:
@@ -81,15 +86,16 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
             rejects.rows.append((lo, sqlstate or "", message))
             return 0
         mid = (lo + hi) // 2
-        return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects)
-                + _write_range(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects))
+        return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects, reload=reload)
+                + _write_range(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects, reload=reload))
     cur.execute(d.release_savepoint_sql(SAVEPOINT))
+    rejects.existed += captured
     return written
 
 
 def _purge_interval(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
     """delete_insert: journal and delete the interval's target rows that vanished at the source."""
-    d = ctx.dialect
+    d = ctx.landing_dialect(run_id)
     cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
     run = cur.fetchone()
     params = {"run_id": run_id, "chunk_no": PURGE_CHUNK, "start": run[2], "end": run[3]}
@@ -118,6 +124,7 @@ def _store_rejects(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, r
 def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | None:
     """Claim and load the next pending chunk of the run; None when none is left."""
     d = ctx.prepare().dialect
+    ctx.landing_layout(run_id)  # read before the transaction (transactions never nest)
     tries = 0
 
     def work(conn: Connection) -> ChunkResult | None:
@@ -131,13 +138,20 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             cur.execute(d.chunk_plan_settings_sql())
             t0 = time.monotonic()
             rejects = _Rejects()
+            reload = False
             if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
                 _purge_interval(cur, ctx, run_id)  # deletions are not rows written
                 written = 0
             else:
-                written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects)
+                cur.execute(d.chunk_loads_sql(ctx.schema), {"run_id": run_id, "chunk_no": chunk_no})
+                reload = int(cur.fetchone()[0] or 0) > 0
+                written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload)
             _store_rejects(cur, ctx, run_id, chunk_no, rejects)
-            state.finish_chunk(cur, ctx, run_id, chunk, written=written, rejected=len(rejects.rows), lane=lane)
+            # Inserted vs updated is known on a chunk's first load (its before-images are the rows
+            # that existed); a reload finds the rows this run wrote, so it records neither.
+            split = None if chunk_no == PURGE_CHUNK or reload else (written - rejects.existed, rejects.existed)
+            state.finish_chunk(cur, ctx, run_id, chunk, written=written, rejected=len(rejects.rows), lane=lane,
+                               inserted_updated=split)
             return ChunkResult(chunk_no, hi - lo + 1, written, len(rejects.rows), time.monotonic() - t0)
 
     try:

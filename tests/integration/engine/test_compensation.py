@@ -28,6 +28,13 @@ def _exec(dsn, sql, params=()):
         cur.execute(sql, params)
 
 
+def _journal(dsn, ctx, run_id) -> dict[str, int]:
+    """Journal entries of a run by op."""
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(f"SELECT _gb_op, count(*) FROM {ctx.undo.sql} WHERE _gb_run_id = %s GROUP BY 1", (run_id,))
+        return dict(cur.fetchall())
+
+
 @pytest.mark.parametrize("kind", ["insert_only", "update_only", "mixed", "partial"])
 def test_compensation_restores_the_fingerprint_from_before_the_run(kind, make_ctx, orders, source_dsn, target_dsn):
     _fill(source_dsn, orders, 900)
@@ -42,6 +49,11 @@ def test_compensation_restores_the_fingerprint_from_before_the_run(kind, make_ct
     ex = extract(ctx, START, END)
     run_lane(ctx, ex.run_id, 0, max_chunks=3 if kind == "partial" else None)
     assert fingerprint(target_dsn, orders) != before
+    # The journal holds before-images of rows that existed, never the keys the run inserted.
+    journaled = _journal(target_dsn, ctx, ex.run_id)
+    expected = {"insert_only": 0, "update_only": 900, "mixed": 201}.get(kind)
+    if expected is not None:
+        assert journaled == {"U": expected} if expected else journaled == {}
     result = compensate_run(ctx, ex.run_id, reason=f"test {kind}")
     assert fingerprint(target_dsn, orders) == before
     if kind == "insert_only":
@@ -111,3 +123,45 @@ def test_manual_rollback_of_a_finished_run_and_refusal_when_later_runs_touched_i
     assert fingerprint(target_dsn, orders) == after_first
     compensate_run(ctx, first, manual=True)
     assert fingerprint(target_dsn, orders) == original
+
+
+@pytest.mark.parametrize("prefilled", [False, True], ids=["inserted_only", "inserted_and_updated"])
+def test_compensation_after_a_reextract_of_a_partly_loaded_attempt_is_exact(prefilled, make_ctx, orders, source_dsn,
+                                                                             target_dsn):
+    """Rows loaded from a landing that a re-extract replaced are still undone (their keys move to the journal)."""
+    from gaussdb_batch.engine import state
+
+    _fill(source_dsn, orders, 600)
+    if prefilled:
+        _fill(target_dsn, orders, 300, start_key=400)  # 400..600 overlap, 601..699 untouched
+        _exec(target_dsn, f"UPDATE {orders} SET o_comment = 'before'")
+    before = fingerprint(target_dsn, orders)
+    ctx = make_ctx(chunk_rows=100)
+    ex = extract(ctx, START, END)
+    run_lane(ctx, ex.run_id, 0, max_chunks=2)
+    state.fail(ctx, ex.run_id, "given up mid-load (test)")
+    _exec(source_dsn, f"UPDATE {orders} SET o_comment = 'changed at the source'")
+    assert extract(ctx, START, END).run_id == ex.run_id  # the FAILED attempt is extracted again
+    # Chunks 1-2 held keys 1..200, all inserted by the run: their keys are journaled before the landing goes.
+    assert _journal(target_dsn, ctx, ex.run_id).get("I") == 200
+    run_lane(ctx, ex.run_id, 0)
+    check_run(ctx, ex.run_id)
+    compensate_run(ctx, ex.run_id, reason="test re-extract")
+    assert fingerprint(target_dsn, orders) == before
+
+
+def test_compensation_after_a_repair_restores_the_pre_run_target(make_ctx, orders, source_dsn, target_dsn):
+    """A reloaded chunk journals nothing new: the rows it now finds are the run's own."""
+    _fill(source_dsn, orders, 500)
+    _fill(target_dsn, orders, 200, start_key=401)  # 401..500 overlap
+    _exec(target_dsn, f"UPDATE {orders} SET o_comment = 'before'")
+    before = fingerprint(target_dsn, orders)
+    ctx = make_ctx(chunk_rows=100)
+    ex = extract(ctx, START, END)
+    run_lane(ctx, ex.run_id, 0)
+    _exec(target_dsn, f"UPDATE {orders} SET o_comment = 'tampered' WHERE o_orderkey IN (5, 450)")
+    result = check_run(ctx, ex.run_id)
+    assert sorted(result.repaired) == [1, 5]
+    assert _journal(target_dsn, ctx, ex.run_id) == {"U": 100}
+    compensate_run(ctx, ex.run_id, reason="test repair")
+    assert fingerprint(target_dsn, orders) == before

@@ -87,14 +87,17 @@ def test_two_attempts_started_together_one_loads_the_other_names_it(
 
 @pytest.mark.parametrize("mode", ["upsert", "append", "delete_insert"])
 def test_a_second_attempt_mid_load_fails_fast_and_touches_nothing(
-        spec_data, orders, source_dsn, target_dsn, schemas, mode):
+        spec_data, orders, source_dsn, target_dsn, schemas, mode, tmp_path):
     _source(source_dsn, orders)
-    slow_down(target_dsn, orders, ms_per_row=5)  # long enough that a second process starts mid-load
+    slow_down(target_dsn, orders, ms_per_row=5)  # the first attempt loads for several seconds
     spec = spec_data(chunk_rows=100, mode=mode)
     first = _attempt(spec, "scheduled__1")
+    # Ready before the first gets going, released mid-load: a slow interpreter start cannot miss it.
+    second_proc = _attempt(spec, "manual__2", go=tmp_path / "go")
     _wait_for_chunks(target_dsn, schemas["control"], 2, first)
     t0 = time.monotonic()
-    second = _result(_attempt(spec, "manual__2"), timeout=60)
+    (tmp_path / "go").touch()
+    second = _result(second_proc, timeout=60)
     assert second["outcome"] == "overlap" and "scheduled__1" in second["message"], second
     assert time.monotonic() - t0 < 30, "the second attempt did not fail fast"
     assert _result(first)["outcome"] == "done"

@@ -84,18 +84,65 @@ def test_keyset_source_query_with_interval(gauss):
 
 def test_null_safe_fingerprint_folds_empty_strings_in_mode_a():
     plain = get_dialect("gaussdb").row_hash_expr(COLS[1:2], "t", from_landing=False)
-    assert plain == "CAST(CAST('x' || substr(md5(CAST(ROW(CAST(t.\"name\" AS text)) AS text)), 1, 15) AS bit(60)) AS bigint)"
+    assert plain == "hashtext(CAST(ROW(CAST(t.\"name\" AS text)) AS text))"
     mode_a = get_dialect("gaussdb", empty_is_null=True).row_hash_expr(COLS[1:2], "t", from_landing=False)
     assert "NULLIF(CAST(t.\"name\" AS text), '')" in mode_a
 
 
-def test_undo_capture(gauss):
+def test_text_landing_fingerprint_casts_every_value_to_the_target_type_first(gauss):
+    # 'ab ' landed as text for a char(5) column must hash as the target's 'ab   ' does.
+    assert gauss.row_hash_expr(COLS, "s", from_landing=True) == (
+        'hashtext(CAST(ROW(CAST(s."k" AS bigint), CAST(CAST(s."name" AS character varying(10)) AS text), '
+        'CAST(s."price" AS numeric(5,2))) AS text))'
+    )
+    typed = gauss.for_landing(True)
+    assert typed.row_hash_expr(COLS, "s", from_landing=True) == typed.row_hash_expr(COLS, "s", from_landing=False) \
+        .replace('t."', 's."')
+
+
+def test_undo_capture_journals_only_rows_that_exist(gauss):
     assert gauss.capture_undo_sql(U, T, L, COLS, KEYS) == (
         'INSERT INTO "gaussdb_batch"."undo_dw__items" ("_gb_run_id", "_gb_chunk", "_gb_op", "k", "name", "price") '
-        'SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t."k" IS NULL THEN \'I\' ELSE \'U\' END, CAST(s."k" AS bigint), '
-        't."name", t."price" FROM "gaussdb_batch"."land_7" s LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) '
-        'WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" u '
-        'WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint) OFFSET 0)'
+        'SELECT %(run_id)s, %(chunk_no)s, \'U\', t."k", t."name", t."price" FROM "gaussdb_batch"."land_7" s '
+        'JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
+        'AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" u WHERE u."_gb_run_id" = %(run_id)s '
+        'AND u."k" = t."k" OFFSET 0)'
+    )
+
+
+def test_typed_landing_casts_nothing(gauss):
+    typed = gauss.for_landing(True)
+    assert typed.create_landing_sql(L, COLS) == (
+        'CREATE UNLOGGED TABLE "gaussdb_batch"."land_7" ("_gb_seq" bigint NOT NULL, "k" bigint, '
+        '"name" character varying(10), "price" numeric(5,2)) DISTRIBUTE BY HASH ("k")'
+    )
+    assert typed.source_select_sql(COLS, table=TableRef("src", "items"), interval_column="updated_at",
+                                   order_by=["k"]) == (
+        'SELECT row_number() OVER (ORDER BY q."k"), q."k", q."name", q."price" FROM (SELECT * FROM "src"."items" '
+        'WHERE "updated_at" >= %(start)s AND "updated_at" < %(end)s) q'
+    )
+    assert typed.merge_sql(T, L, COLS, KEYS) == (
+        'MERGE INTO "dw"."items" t USING (SELECT s."k" AS "k", s."name" AS "name", s."price" AS "price" '
+        'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s) s ON (t."k" = s."k") '
+        'WHEN MATCHED THEN UPDATE SET "name" = s."name", "price" = s."price" '
+        'WHEN NOT MATCHED THEN INSERT ("k", "name", "price") VALUES (s."k", s."name", s."price")'
+    )
+    # A reloaded chunk journals only the rows its earlier loads rejected.
+    assert typed.capture_undo_sql(U, T, L, COLS, KEYS, reload_schema="gaussdb_batch") == (
+        'INSERT INTO "gaussdb_batch"."undo_dw__items" ("_gb_run_id", "_gb_chunk", "_gb_op", "k", "name", "price") '
+        'SELECT %(run_id)s, %(chunk_no)s, \'U\', t."k", t."name", t."price" FROM "gaussdb_batch"."land_7" s '
+        'JOIN "dw"."items" t ON t."k" = s."k" WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND EXISTS '
+        '(SELECT 1 FROM "gaussdb_batch".rejects r WHERE r.run_id = %(run_id)s AND r.seq = s."_gb_seq") '
+        'AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" u WHERE u."_gb_run_id" = %(run_id)s '
+        'AND u."k" = t."k" OFFSET 0)'
+    )
+
+
+def test_compensation_deletes_landed_keys_without_rejects(gauss):
+    assert gauss.for_landing(True).compensate_delete_landed_sql("gaussdb_batch", T, L, KEYS) == (
+        'DELETE FROM "dw"."items" t WHERE EXISTS (SELECT 1 FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" '
+        'BETWEEN %(lo)s AND %(hi)s AND t."k" = s."k" AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch".rejects r '
+        'WHERE r.run_id = %(run_id)s AND r.seq = s."_gb_seq"))'
     )
 
 

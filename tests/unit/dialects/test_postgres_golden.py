@@ -60,10 +60,18 @@ def test_landing_is_never_distributed(pg):
 def test_undo_capture_probes_the_journal_per_row(pg):
     assert pg.capture_undo_sql(U, T, L, COLS, KEYS) == (
         'INSERT INTO "gaussdb_batch"."undo_dw__items" ("_gb_run_id", "_gb_chunk", "_gb_op", "k", "name", "price") '
-        'SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t."k" IS NULL THEN \'I\' ELSE \'U\' END, CAST(s."k" AS bigint), '
-        't."name", t."price" FROM "gaussdb_batch"."land_7" s LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) '
-        'WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" u '
-        'WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint) OFFSET 0)'
+        'SELECT %(run_id)s, %(chunk_no)s, \'U\', t."k", t."name", t."price" FROM "gaussdb_batch"."land_7" s '
+        'JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
+        'AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" u WHERE u."_gb_run_id" = %(run_id)s '
+        'AND u."k" = t."k" OFFSET 0)'
+    )
+
+
+def test_typed_upsert_casts_nothing(pg):
+    assert pg.for_landing(True).upsert_sql(T, L, COLS, KEYS) == (
+        'INSERT INTO "dw"."items" ("k", "name", "price") SELECT s."k" AS "k", s."name" AS "name", '
+        's."price" AS "price" FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
+        'ON CONFLICT ("k") DO UPDATE SET "name" = EXCLUDED."name", "price" = EXCLUDED."price"'
     )
 
 
@@ -125,6 +133,11 @@ def _shared_shapes(d):
     yield d.create_undo_sql(U, T)
     yield d.undo_index_sql(U, KEYS)
     yield d.capture_undo_sql(U, T, L, COLS, KEYS)
+    yield d.for_landing(True).capture_undo_sql(U, T, L, COLS, KEYS, reload_schema=schema)
+    yield d.journal_landed_keys_sql(schema, U, L, KEYS)
+    yield d.compensate_delete_landed_sql(schema, T, L, KEYS)
+    yield d.loaded_chunks_sql(schema)
+    yield d.for_landing(True).create_landing_sql(L, COLS)
     yield d.capture_purge_sql(U, T, L, COLS, KEYS, "updated_at")
     for mode in ("append", "delete_insert"):
         yield from d.write_sql(mode, T, L, COLS, KEYS)
