@@ -17,7 +17,7 @@ help:
 $(STAMP): requirements.txt plugins/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements.txt
+	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q -r requirements.txt  # no setuptools build warnings
 	@touch $@
 
 venv: $(STAMP)
