@@ -17,7 +17,7 @@ help:
 $(STAMP): requirements.txt plugins/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements.txt
+	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q -r requirements.txt  # no setuptools build warnings
 	@# The editable install leaves plugins/gaussdb_batch.egg-info behind; with plugins/ on sys.path (it is
 	@# Airflow's plugins folder) it is a second copy of the distribution and every entry point (the
 	@# Batches page plugin) would be registered twice. The installed metadata is in the venv.
@@ -43,7 +43,7 @@ psql: db
 	  -p "$$GAUSSDB_BATCH_PG_PORT" -U "$$GAUSSDB_BATCH_PG_USER" "$${PSQL_DB:-gbtarget}"
 
 bench: venv db
-	@. scripts/env.sh && python bench/run.py
+	@. scripts/env.sh && python -m pip install -q -r bench/requirements.txt && python bench/run.py
 
 down:
 	@scripts/localdb.sh stop

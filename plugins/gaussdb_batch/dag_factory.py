@@ -82,8 +82,8 @@ def doc_md(spec: BatchSpec) -> str:
         "",
         "extract → load (lanes) → check → finalize; compensate undoes the run when load or check fails.",
         "The run loads its own data interval: to (re)process one by hand, trigger with a logical date and "
-        "pick the data interval in the trigger form; `airflow backfill create` for a range. The batch run "
-        f"number is the extract task's return value; undo a finished DAG run with `{spec.dag_id}__rollback`.",
+        "pick the data interval in the trigger form; `airflow backfill create` for a range. A finished DAG "
+        f"run's note names its interval and batch run; undo one with `{spec.dag_id}__rollback`.",
     ]
     return "\n".join(lines)
 

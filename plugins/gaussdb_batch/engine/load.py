@@ -54,6 +54,8 @@ class _Rejects:
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, str, str]] = []  # (seq, sqlstate, message)
+        #: Rows of the chunk that existed in the target before it wrote (their before-images).
+        self.existed = 0
 
 
 def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
@@ -66,9 +68,11 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
     statements += d.write_sql(ctx.spec.mode, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)
     cur.execute(d.savepoint_sql(SAVEPOINT))
     try:
-        written = 0
+        written = captured = 0
         for i, stmt in enumerate(statements):
             cur.execute(stmt, params)
+            if i == 0:
+                captured = max(cur.rowcount or 0, 0)
             if i == len(statements) - 1:
                 written = max(cur.rowcount or 0, 0)
     except driver.Error as exc:
@@ -85,6 +89,7 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
         return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects, reload=reload)
                 + _write_range(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects, reload=reload))
     cur.execute(d.release_savepoint_sql(SAVEPOINT))
+    rejects.existed += captured
     return written
 
 
@@ -130,9 +135,10 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             if chunk is None:
                 return None
             chunk_no, lo, hi = chunk.chunk_no, chunk.seq_lo, chunk.seq_hi
-            cur.execute(d.chunk_plan_settings_sql())
+            ctx.size_plans(cur, hi - lo + 1)
             t0 = time.monotonic()
             rejects = _Rejects()
+            reload = False
             if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
                 _purge_interval(cur, ctx, run_id)  # deletions are not rows written
                 written = 0
@@ -141,7 +147,11 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
                 reload = int(cur.fetchone()[0] or 0) > 0
                 written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload)
             _store_rejects(cur, ctx, run_id, chunk_no, rejects)
-            state.finish_chunk(cur, ctx, run_id, chunk, written=written, rejected=len(rejects.rows), lane=lane)
+            # Inserted vs updated is known on a chunk's first load (its before-images are the rows
+            # that existed); a reload finds the rows this run wrote, so it records neither.
+            split = None if chunk_no == PURGE_CHUNK or reload else (written - rejects.existed, rejects.existed)
+            state.finish_chunk(cur, ctx, run_id, chunk, written=written, rejected=len(rejects.rows), lane=lane,
+                               inserted_updated=split)
             return ChunkResult(chunk_no, hi - lo + 1, written, len(rejects.rows), time.monotonic() - t0)
 
     try:

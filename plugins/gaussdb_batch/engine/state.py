@@ -298,11 +298,14 @@ def claim(cur: Cursor, ctx: BatchContext, run_id: int) -> ClaimedChunk | None:
 
 
 def finish_chunk(cur: Cursor, ctx: BatchContext, run_id: int, chunk: ClaimedChunk, *, written: int, rejected: int,
-                 lane: int) -> None:
-    """PENDING -> DONE with its counts, in the chunk's transaction (its commit renews the lease)."""
+                 lane: int, inserted_updated: tuple[int, int] | None = None) -> None:
+    """PENDING -> DONE with its counts, in the chunk's transaction (its commit renews the lease).
+
+    ``inserted_updated``: rows new to the target and rows that replaced an existing one, where known."""
+    inserted, updated = inserted_updated if inserted_updated is not None else (None, None)
     cur.execute(ctx.dialect.finish_chunk_sql(ctx.schema), {
         "run_id": run_id, "chunk_no": chunk.chunk_no, "status": ChunkStatus.DONE.value, "rows_written": written,
-        "rows_inserted": None, "rows_updated": None, "rows_rejected": rejected, "lane": lane,
+        "rows_inserted": inserted, "rows_updated": updated, "rows_rejected": rejected, "lane": lane,
         "started_at": chunk.started_at})
 
 

@@ -145,6 +145,11 @@ class ExtractOperator(BatchOperator):
             start, end = data_interval(context)
         preflight.require(self.batch)  # the checks of `gaussdb-batch validate --connect`, before any data moves
         result = extract(self.batch, start, end)
+        # The batch run this DAG run works on, shown on the DAG run's XCom tab next to its data interval.
+        context["ti"].xcom_push(key="batch_run", value={
+            "run_id": result.run_id, "interval": f"{start.isoformat()} .. {end.isoformat()}",
+            "attempt": result.attempt, "control_schema": self.spec.control_schema,
+        })
         self._result = {
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
             "attempt": result.attempt, "seconds": round(result.seconds, 3),
