@@ -17,7 +17,11 @@ help:
 $(STAMP): requirements.txt plugins/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements.txt
+	PYTHONWARNINGS=ignore $(VENV)/bin/pip install -q -r requirements.txt  # no setuptools build warnings
+	@# The editable install leaves plugins/gaussdb_batch.egg-info behind; with plugins/ on sys.path (it is
+	@# Airflow's plugins folder) it is a second copy of the distribution and every entry point (the
+	@# Batches page plugin) would be registered twice. The installed metadata is in the venv.
+	rm -rf plugins/gaussdb_batch.egg-info
 	@touch $@
 
 venv: $(STAMP)

@@ -22,6 +22,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
+from gaussdb_batch.assets import target_outlets
 from gaussdb_batch.engine.spec import BatchSpec, load_spec, load_specs
 from gaussdb_batch.operators.adaptive import AdvanceWatermarkOperator, BacklogSensor
 from gaussdb_batch.operators.batch import (
@@ -81,8 +82,8 @@ def doc_md(spec: BatchSpec) -> str:
         "",
         "extract → load (lanes) → check → finalize; compensate undoes the run when load or check fails.",
         "The run loads its own data interval: to (re)process one by hand, trigger with a logical date and "
-        "pick the data interval in the trigger form; `airflow backfill create` for a range. The batch run "
-        f"number is the extract task's return value; undo a finished DAG run with `{spec.dag_id}__rollback`.",
+        "pick the data interval in the trigger form; `airflow backfill create` for a range. A finished DAG "
+        f"run's note names its interval and batch run; undo one with `{spec.dag_id}__rollback`.",
     ]
     return "\n".join(lines)
 
@@ -106,7 +107,8 @@ def add_batch_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
         task_id="load", spec=spec, run_id=extract.output, pool=spec.pool, **retries
     ).expand(lane=list(range(spec.lanes)))
     check = CheckOperator(task_id="check", spec=spec, run_id=extract.output, **retries)
-    finalize = FinalizeOperator(task_id="finalize", spec=spec, run_id=extract.output, **retries)
+    finalize = FinalizeOperator(task_id="finalize", spec=spec, run_id=extract.output, outlets=target_outlets(spec),
+                                **retries)
     compensate = CompensateOperator(
         task_id="compensate", spec=spec, extract_task_id=extract.task_id, trigger_rule="one_failed", **retries
     )

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
@@ -44,7 +45,29 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _text(driver) -> str:
+def sign_in(driver, st: Stack) -> None:
+    """Sign in through the login form of the simple auth manager."""
+    driver.get(f"{st.base_url}/auth/login")
+    wait_until("the login form", lambda: driver.find_elements(By.CSS_SELECTOR, "input[type=password]"),
+               timeout=60, interval=0.5)
+    driver.find_element(By.CSS_SELECTOR, "input:not([type=password])").send_keys("admin")
+    driver.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(ADMIN_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_until("the sign-in to leave the login page", lambda: "/auth/login" not in driver.current_url,
+               timeout=60, interval=0.5)
+
+
+def screenshot(driver, name: str) -> Path:
+    """Save a screenshot (and the page's text next to it) under SCREENSHOTS."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(shot))
+    (SCREENSHOTS / f"{name}.txt").write_text(page_text(driver))
+    assert shot.stat().st_size > 10_000
+    return shot
+
+
+def page_text(driver) -> str:
     try:
         return driver.find_element(By.TAG_NAME, "body").text
     except WebDriverException:
@@ -57,16 +80,7 @@ def test_ui_shows_the_last_run_of_the_demo_dag_as_success(local_stack: Stack, br
     runs = st.api.get(f"/dags/{DAG_ID}/dagRuns", limit=1, order_by="-run_after")["dag_runs"]
     assert runs and runs[0]["dag_run_id"] == run_id and runs[0]["state"] == "success", runs
 
-    # Sign in through the login form.
-    browser.get(f"{st.base_url}/auth/login")
-    wait_until("the login form", lambda: browser.find_elements(By.CSS_SELECTOR, "input[type=password]"),
-               timeout=60, interval=0.5)
-    username = browser.find_element(By.CSS_SELECTOR, "input:not([type=password])")
-    username.send_keys("admin")
-    browser.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(ADMIN_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait_until("the sign-in to leave the login page", lambda: "/auth/login" not in browser.current_url,
-               timeout=60, interval=0.5)
+    sign_in(browser, st)
 
     # The DAG page: its "Latest Run" stat links to our run and carries a success state badge.
     browser.get(f"{st.base_url}/dags/{DAG_ID}")
@@ -78,11 +92,8 @@ def test_ui_shows_the_last_run_of_the_demo_dag_as_success(local_stack: Stack, br
         return badges[0].get_attribute("aria-label") if badges and links else None
 
     state = wait_until("the DAG page to show its latest run", latest_run_badge, timeout=90, interval=1)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / f"{DAG_ID}.png"
-    browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000
+    shot = screenshot(browser, DAG_ID)
     assert state == "success", f"the UI shows the latest run of {DAG_ID} as {state!r}"
-    assert DAG_ID in _text(browser)
+    assert DAG_ID in page_text(browser)
     if os.environ.get("GAUSSDB_BATCH_E2E_SAVE_SCREENSHOT"):
         shutil.copy(shot, os.environ["GAUSSDB_BATCH_E2E_SAVE_SCREENSHOT"])

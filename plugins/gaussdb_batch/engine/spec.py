@@ -190,6 +190,15 @@ def _defaults(cls: type) -> dict[str, Any]:
 _DEFAULTS, _SOURCE_DEFAULTS = _defaults(BatchSpec), _defaults(SourceSpec)
 
 
+def spec_keys() -> dict[str, frozenset[str]]:
+    """Every key a spec may have, by section ("" is the top level); docs/spec.md documents each."""
+    from gaussdb_batch.alerting import EVENTS
+
+    return {"": frozenset(_TOP_KEYS), "source": frozenset(_SOURCE_KEYS), "target": frozenset(_TARGET_KEYS),
+            "schedule": frozenset(_ADAPTIVE_KEYS), "checks": frozenset(_CHECK_KEYS),
+            "alerting": frozenset({*EVENTS, "late_after_minutes"})}
+
+
 def suggest(word: str, choices: Any) -> str | None:
     """The known key closest to a mistyped one (``chunk_row`` -> ``chunk_rows``), or None."""
     close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.5)

@@ -93,6 +93,8 @@ class BatchOperator(BaseOperator):
         self.spec = spec
         self._context_obj: BatchContext | None = None
         self._owner: Owner | None = None
+        #: What execute returned, for the OpenLineage facets reported on completion.
+        self._result: dict | None = None
 
     @property
     def batch(self) -> BatchContext:
@@ -143,11 +145,22 @@ class ExtractOperator(BatchOperator):
             start, end = data_interval(context)
         preflight.require(self.batch)  # the checks of `gaussdb-batch validate --connect`, before any data moves
         result = extract(self.batch, start, end)
-        context["ti"].xcom_push(key="extract", value={
+        # The batch run this DAG run works on, shown on the DAG run's XCom tab next to its data interval.
+        context["ti"].xcom_push(key="batch_run", value={
+            "run_id": result.run_id, "interval": f"{start.isoformat()} .. {end.isoformat()}",
+            "attempt": result.attempt, "control_schema": self.spec.control_schema,
+        })
+        self._result = {
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
             "attempt": result.attempt, "seconds": round(result.seconds, 3),
-        })
+        }
+        context["ti"].xcom_push(key="extract", value=self._result)
         return result.run_id
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from gaussdb_batch.lineage import extract_lineage
+
+        return extract_lineage(self.spec, self._result)
 
 
 class LoadLaneOperator(_RunOperator):
@@ -165,8 +178,14 @@ class LoadLaneOperator(_RunOperator):
         from gaussdb_batch.engine.load import run_lane
 
         result = run_lane(self.batch, int(self.run_id), int(self.lane))
-        return {"lane": result.lane, "chunks": result.chunks, "rows_written": result.rows_written,
-                "rows_rejected": result.rows_rejected, "seconds": round(result.seconds, 3)}
+        self._result = {"lane": result.lane, "chunks": result.chunks, "rows_written": result.rows_written,
+                        "rows_rejected": result.rows_rejected, "seconds": round(result.seconds, 3)}
+        return self._result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from gaussdb_batch.lineage import load_lineage
+
+        return load_lineage(self.spec, self._result)
 
 
 class CheckOperator(_RunOperator):
@@ -182,7 +201,14 @@ class CheckOperator(_RunOperator):
         run_id = int(self.run_id)
         result = check_run(self.batch, run_id)
         quality = run_batch_checks(self.batch, run_id)
-        return {"chunks": result.chunks, "rows": result.rows, "repaired": result.repaired, "quality": quality}
+        self._result = {"chunks": result.chunks, "rows": result.rows, "repaired": result.repaired,
+                        "quality": quality}
+        return self._result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from gaussdb_batch.lineage import check_lineage
+
+        return check_lineage(self.spec, self._result)
 
 
 class CompensateOperator(_RunOperator):
@@ -268,4 +294,24 @@ class FinalizeOperator(_RunOperator):
     def execute(self, context: Any) -> dict:
         from gaussdb_batch.engine.compensate import finalize_run
 
-        return finalize_run(self.batch, int(self.run_id))
+        summary = finalize_run(self.batch, int(self.run_id))
+        self._emit_asset_events(context, summary)
+        self._result = summary
+        return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from gaussdb_batch.lineage import finalize_lineage
+
+        return finalize_lineage(self.spec, self._result)
+
+    def _emit_asset_events(self, context: Any, summary: dict) -> None:
+        """Give the target Asset's event (emitted by Airflow when this task succeeds) the run's facts."""
+        if not self.outlets:
+            return
+        from gaussdb_batch.assets import event_extra
+        from gaussdb_batch.engine.control import get_run
+
+        extra = event_extra(self.spec, summary, get_run(self.batch, int(self.run_id)))
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = extra
+        self.log.info("batch=%s run=%s: asset event extra %s", self.spec.name, self.run_id, extra)

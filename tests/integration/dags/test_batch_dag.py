@@ -32,7 +32,8 @@ def _dag_test(dags_folder: Path, spec: dict, *, taskgroup: bool = False, extra_e
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # The last JSON line: listeners (OpenLineage) may log after the result line.
+    return json.loads(next(line for line in reversed(proc.stdout.strip().splitlines()) if line.startswith("{")))
 
 
 @pytest.fixture

@@ -209,3 +209,22 @@ def test_every_default_comes_from_the_dataclass():
     for f in dataclasses.fields(BatchSpec):
         if f.default is not dataclasses.MISSING and f.name not in GOOD and f.name != "tags":
             assert getattr(spec, f.name) == f.default, f.name
+
+
+def test_docs_spec_md_documents_every_key():
+    import re
+
+    from gaussdb_batch.engine.spec import spec_keys
+
+    text = (ROOT / "docs" / "spec.md").read_text()
+    sections = {head.split("\n", 1)[0]: head for head in text.split("\n## ")[1:]}
+    documented = {"": sections["Top-level keys"]}
+    documented.update({name: body for head, body in sections.items()
+                       if (name := head.split("`")[1] if "`" in head else "") in ("source", "target", "schedule",
+                                                                                   "checks", "alerting")})
+    for section, keys in spec_keys().items():
+        rows = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", documented[section], re.M))
+        names = {n for pair in rows for n in pair if n}
+        assert keys <= names, f"docs/spec.md, section {section or 'top level'}: missing {sorted(keys - names)}"
+    assert "Create the target table first" in text
+    assert "docs/spec.md" in (ROOT / "README.md").read_text()
