@@ -39,7 +39,7 @@ psql: db
 	  -p "$$GAUSSDB_BATCH_PG_PORT" -U "$$GAUSSDB_BATCH_PG_USER" "$${PSQL_DB:-gbtarget}"
 
 bench: venv db
-	@. scripts/env.sh && python bench/run.py
+	@. scripts/env.sh && python -m pip install -q -r bench/requirements.txt && python bench/run.py
 
 down:
 	@scripts/localdb.sh stop

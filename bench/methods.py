@@ -22,9 +22,7 @@ from common import (
 
 UPSERT_ROW = f"INSERT INTO {TARGET} ({COLS_SQL}) VALUES ({', '.join(['%s'] * len(NAMES))}) {upsert_tail()}"
 SAMPLE_SQL = f"SELECT {COLS_SQL} FROM {SOURCE} ORDER BY {KEYS_SQL} LIMIT %d"
-CASTS = ", ".join(f"CAST({c} AS {t})" for c, t in COLUMNS)
-TEXT_COLS = ", ".join(f"CAST({c} AS text) AS {c}" for c in NAMES)
-LANDING_DDL = "CREATE UNLOGGED TABLE bench_land ({})".format(", ".join(f"{c} text" for c in NAMES))
+LANDING_DDL = "CREATE UNLOGGED TABLE bench_land ({})".format(", ".join(f"{c} {t}" for c, t in COLUMNS))
 
 
 def _done(rows: int, t0: float, **extra: Any) -> dict[str, Any]:
@@ -175,7 +173,7 @@ def copy_pipe() -> dict[str, Any]:
 
 
 def _two_passes(first_pass: Any) -> dict[str, Any]:
-    """The landing design's floor: ``first_pass(conn)`` fills an UNLOGGED text table, one merge empties it."""
+    """The landing design's floor: ``first_pass(conn)`` fills an UNLOGGED typed table, one merge empties it."""
     import psycopg2
 
     dst = psycopg2.connect(dsn(DST_DB))
@@ -188,7 +186,7 @@ def _two_passes(first_pass: Any) -> dict[str, Any]:
     dst.commit()
     t1 = time.monotonic()
     with dst.cursor() as cur:
-        cur.execute(f"INSERT INTO {TARGET} ({COLS_SQL}) SELECT {CASTS} FROM bench_land {upsert_tail()}")
+        cur.execute(f"INSERT INTO {TARGET} ({COLS_SQL}) SELECT {COLS_SQL} FROM bench_land {upsert_tail()}")
         n = cur.rowcount
     dst.commit()
     t2 = time.monotonic()
@@ -201,7 +199,7 @@ def _two_passes(first_pass: Any) -> dict[str, Any]:
 
 def landing_limit() -> dict[str, Any]:
     """Across databases: COPY pipe into the landing, then the merge."""
-    return _two_passes(lambda dst: _pipe(f"COPY (SELECT {TEXT_COLS} FROM {SOURCE} WHERE {INTERVAL_SQL}) TO STDOUT",
+    return _two_passes(lambda dst: _pipe(f"COPY (SELECT {COLS_SQL} FROM {SOURCE} WHERE {INTERVAL_SQL}) TO STDOUT",
                                          f"COPY bench_land ({COLS_SQL}) FROM STDIN", dst))
 
 
@@ -209,7 +207,7 @@ def same_db_limit() -> dict[str, Any]:
     """Within one database: INSERT ... SELECT into the landing, then the merge."""
     def first(dst: Any) -> None:
         with dst.cursor() as cur:
-            cur.execute(f"INSERT INTO bench_land SELECT {TEXT_COLS} FROM {SAME_DB_SOURCE} WHERE {INTERVAL_SQL}")
+            cur.execute(f"INSERT INTO bench_land SELECT {COLS_SQL} FROM {SAME_DB_SOURCE} WHERE {INTERVAL_SQL}")
 
     return _two_passes(first)
 
@@ -249,8 +247,8 @@ class StatementClock:
         ("ANALYZE landing", re.compile(r"^ANALYZE", re.I)),
         ("duplicate-key scan", re.compile(r"GROUP BY .* HAVING count\(\*\) > 1", re.I | re.S)),
         ("plan: insert chunk rows", re.compile(r"^INSERT INTO \S+\.\"?chunks\"?", re.I)),
-        ("fingerprint: landing", re.compile(r"^SELECT c\.chunk_no, count\(\*\).*FROM \S+\.\"?chunks\"? c JOIN \S+ s ON[^J]*WHERE", re.I | re.S)),
-        ("fingerprint: target", re.compile(r"^SELECT c\.chunk_no, count\(\*\).*JOIN .* JOIN", re.I | re.S)),
+        ("fingerprint: target", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hashtext.* JOIN ", re.I | re.S)),
+        ("fingerprint: landing", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hashtext", re.I | re.S)),
         ("store reconciliation rows", re.compile(r"^INSERT INTO \S+\.\"?reconciliation\"?", re.I)),
     ]
 
@@ -296,22 +294,6 @@ class StatementClock:
         return {k: [round(v, 3), self.counts[k]] for k, v in sorted(self.totals.items(), key=lambda kv: -kv[1])}
 
 
-def _patch_undo_probe() -> None:
-    """What-if, in this process only: the undo capture as BENCHMARKS.md proposes (see explain_chunk.py)."""
-    from gaussdb_batch.dialects.base import Dialect
-    from explain_chunk import proposed_capture
-
-    original = Dialect.capture_undo_sql
-    if getattr(original, "bench_patched", False):
-        return
-
-    def capture_undo_sql(self, *args, **kwargs):
-        return proposed_capture(original(self, *args, **kwargs))
-
-    capture_undo_sql.bench_patched = True
-    Dialect.capture_undo_sql = capture_undo_sql
-
-
 def _engine(same_db: bool, chunk_rows: int, lanes: int):
     """A BatchContext and a statement clock (registered) for this process."""
     from gaussdb_batch.engine.context import BatchContext
@@ -328,8 +310,6 @@ def _engine(same_db: bool, chunk_rows: int, lanes: int):
         "keys": KEYS, "chunk_rows": chunk_rows, "lanes": lanes, "control_schema": CONTROL,
     })
     ctx = BatchContext(spec, hook_factory=lambda cid: GaussDBHook(gaussdb_conn_id=cid))
-    if os.environ.get("BENCH_WHAT_IF") == "undo_probe_offset0":
-        _patch_undo_probe()
     clock = StatementClock()
     observe.add_statement_observer(clock)
     return ctx, clock
@@ -373,4 +353,125 @@ def engine_check(same_db: bool, chunk_rows: int, lanes: int, run_id: int) -> dic
     finalize_run(ctx, run_id)
     out["finalize_seconds"] = time.monotonic() - t1
     ctx.close()
+    return out
+
+
+# --------------------------------------------------------------------------- peers a user would pick instead
+PEER_SCHEMAS = {"dlt": "dlt_bench", "sling": "sling_bench"}
+
+
+def _url(db: str) -> str:
+    from urllib.parse import quote
+
+    from common import pg_env
+
+    e = pg_env()
+    return f"postgresql://{quote(e['USER'])}:{quote(e['PASSWORD'])}@{e['HOST']}:{e['PORT']}/{db}"
+
+
+def _peer_reset(schema: str, *, create_target: bool) -> None:
+    """Drop a peer's target schema (the 'empty' state); optionally create the typed PK target in it."""
+    import psycopg2
+
+    c = psycopg2.connect(dsn(DST_DB))
+    c.autocommit = True
+    with c.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        cur.execute(f"CREATE SCHEMA {schema}")
+        if create_target:
+            from common import table_ddl
+
+            cur.execute(table_ddl(f"{schema}.lineitem"))
+    c.close()
+
+
+def _peer_rows(schema: str) -> int:
+    import psycopg2
+
+    with psycopg2.connect(dsn(DST_DB)) as c, c.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {schema}.lineitem")
+        return int(cur.fetchone()[0])
+
+
+def _dlt_run() -> None:
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    from common import WORK
+
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_dlt", pipelines_dir=str(WORK / "dlt"), dataset_name=PEER_SCHEMAS["dlt"],
+        destination=dlt.destinations.postgres(credentials=_url(DST_DB), create_indexes=True),
+    )
+    table = sql_table(credentials=_url(SRC_DB), schema="tpch", table="lineitem", backend="pyarrow",
+                      chunk_size=100_000, reflection_level="full_with_precision")
+    table.apply_hints(write_disposition="merge", primary_key=KEYS)
+    pipeline.run(table)
+
+
+def dlt_merge(prefilled: bool) -> dict[str, Any]:
+    """dlt: sql_table (pyarrow backend) -> postgres destination, write_disposition merge on the key.
+
+    Empty: its dataset schema and pipeline state are dropped first. Pre-filled: an untimed
+    first run loads every row, then the timed run merges them all again (every row an update).
+    """
+    import shutil
+
+    from common import WORK
+
+    schema = PEER_SCHEMAS["dlt"]
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    if not prefilled:
+        shutil.rmtree(WORK / "dlt", ignore_errors=True)
+        _peer_reset(schema, create_target=False)
+    elif _table_missing(schema):
+        _dlt_run()  # the pre-filled state: every row already there (untimed)
+    t0 = time.monotonic()
+    _dlt_run()
+    out = _done(0, t0)
+    out["rows"] = _peer_rows(schema)
+    return out
+
+
+def _table_missing(schema: str) -> bool:
+    import psycopg2
+
+    with psycopg2.connect(dsn(DST_DB)) as c, c.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'lineitem'", (schema,))
+        return cur.fetchone() is None
+
+
+def _sling_run() -> None:
+    import subprocess
+
+    from sling_linux_amd64 import SLING_BIN
+
+    env = {**os.environ, "SLING_DISABLE_TELEMETRY": "true", "SLING_LOGGING": "NONE",
+           "BENCH_SRC": _url(SRC_DB) + "?sslmode=disable", "BENCH_DST": _url(DST_DB) + "?sslmode=disable"}
+    subprocess.run([SLING_BIN, "run", "--src-conn", "BENCH_SRC", "--src-stream", SOURCE, "--tgt-conn", "BENCH_DST",
+                    "--tgt-object", f"{PEER_SCHEMAS['sling']}.lineitem", "--mode", "incremental",
+                    "--primary-key", KEYS_SQL.replace(" ", "")],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=3600)
+
+
+def sling_upsert(prefilled: bool) -> dict[str, Any]:
+    """sling (the binary of the sling-linux-amd64 wheel): incremental mode on the primary key (an upsert).
+
+    The target table is created first with the same types and primary key as the engine's.
+    Pre-filled: an untimed first run loads every row, then the timed run upserts them all again.
+    """
+    schema = PEER_SCHEMAS["sling"]
+    if not prefilled:
+        _peer_reset(schema, create_target=True)
+    elif _peer_rows(schema) == 0:
+        _sling_run()
+    t0 = time.monotonic()
+    _sling_run()
+    out = _done(0, t0)
+    out["rows"] = _peer_rows(schema)
+    # The work happens in the sling binary, a child process: its peak RSS is the figure.
+    import resource
+
+    out["rss"] = max(out["rss"], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
     return out

@@ -1,6 +1,6 @@
 """`make bench`: TPC-H lineitem through every peer and through this project's engine, side by side.
 
-Figures, not pass/fail. For each scale (BENCH_SCALES, default "0.1,1") the runner generates
+Figures, not pass/fail. For each scale (BENCH_SCALES, default "1") the runner generates
 lineitem with tpchgen-cli, fills a source database, then measures every method against an
 empty target and again against the filled target (every row an update). Each measured
 step runs in a child process of its own, so its peak RSS is its own. Results go to
@@ -8,8 +8,8 @@ bench/results/results.json, the chart to docs/bench.png and the tables into BENC
 (between the generated-results markers).
 
 Environment knobs (all optional):
-  BENCH_SCALES="0.1,1"        scales to run
-  BENCH_METHODS="a,b"         only these methods (names as in METHODS below)
+  BENCH_SCALES="1"            scales to run (1 = 6M lineitem rows)
+  BENCH_METHODS="a,b"         these methods (names as in METHODS below; default DEFAULT_METHODS)
   BENCH_LANES=2               engine load lanes (separate processes)
   BENCH_CHUNK_ROWS=10000      engine chunk size (the spec default)
   BENCH_DIALECT=postgres      engine dialect of the target connection (postgres: ON CONFLICT, gaussdb: MERGE)
@@ -18,7 +18,7 @@ Environment knobs (all optional):
   BENCH_SAMPLE_GT=50000       rows for GenericTransfer
   BENCH_SAMPLE_VALUES=200000  rows for execute_values (0: all)
   BENCH_PYSPY=1               record py-spy profiles of the engine's processes (.local/bench/profiles)
-  BENCH_LOAD_DEADLINE=120     seconds the engine's load may take before its lanes are stopped (reported as such)
+  BENCH_LOAD_DEADLINE=1800    seconds the engine's load may take before its lanes are stopped (reported as such)
   BENCH_NO_REPORT=1           do not rewrite BENCHMARKS.md / docs/bench.png (results.json only)
   BENCH_FRESH=1               forget scales measured by earlier runs (default: a run replaces only its scales)
 """
@@ -44,7 +44,8 @@ from common import CONTROL, DST_DB, ROOT, SRC_DB, TARGET, WORK, dsn, pg_env, set
 
 
 def ensure_requirements() -> None:
-    if all(importlib.util.find_spec(m) for m in ("matplotlib",)) and (Path(sys.executable).parent / "py-spy").exists():
+    if all(importlib.util.find_spec(m) for m in ("matplotlib", "dlt", "sling_linux_amd64")) \
+            and (Path(sys.executable).parent / "py-spy").exists():
         return
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(HERE / "requirements.txt")], check=True)
 
@@ -194,7 +195,7 @@ def _done_chunks(run_id: int) -> tuple[int, int, int]:
 def engine(same_db: bool, what_if: str | None = None) -> dict:
     lanes = env_int("BENCH_LANES", 2)
     chunk_rows = env_int("BENCH_CHUNK_ROWS", 10_000)
-    deadline = float(os.environ.get("BENCH_LOAD_DEADLINE", 120))
+    deadline = float(os.environ.get("BENCH_LOAD_DEADLINE", 1800))
     common = (same_db, chunk_rows, lanes)
     tag = ("same_db" if same_db else "cross_db") + (f"-{what_if}" if what_if else "")
     env = {"BENCH_WHAT_IF": what_if or ""}
@@ -236,18 +237,15 @@ BOTH = ("empty", "prefilled")
 METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
     "copy_pipe": ("COPY (SELECT ...) TO STDOUT piped into COPY ... FROM STDIN of the typed target (psycopg 3); "
                   "an empty target only: COPY cannot upsert", ("empty",), None),
-    "landing_limit": ("limit of the landing design across databases: the COPY pipe into an UNLOGGED text table, "
-                      "then one INSERT ... SELECT casts ... ON CONFLICT DO UPDATE", BOTH, None),
+    "landing_limit": ("limit of the landing design across databases: the COPY pipe into an UNLOGGED typed table, "
+                      "then one INSERT ... SELECT ... ON CONFLICT DO UPDATE", BOTH, None),
     "engine_cross_db": ("this project: extract (COPY pipe into the landing) + load lanes (undo capture + upsert "
                         "per chunk)", BOTH, None),
-    "engine_cross_db_whatif": ("what-if, not the committed engine: engine_cross_db with the undo probe change "
-                               "proposed in BENCHMARKS.md (patched in the bench's processes only)", BOTH, None),
     "insert_select": ("one INSERT ... SELECT ... ON CONFLICT DO UPDATE inside the target database", BOTH, None),
-    "same_db_limit": ("limit of the landing design within one database: INSERT ... SELECT into an UNLOGGED text "
+    "same_db_limit": ("limit of the landing design within one database: INSERT ... SELECT into an UNLOGGED typed "
                       "table, then the merge", BOTH, None),
     "engine_same_db": ("this project, same-database path: extract (INSERT ... SELECT into the landing) + load "
                        "lanes", BOTH, None),
-    "engine_same_db_whatif": ("what-if: engine_same_db with the proposed undo probe change", BOTH, None),
     "execute_values": ("psycopg2.extras.execute_values upsert, 1000 rows a statement, a commit per 10,000", BOTH,
                        ("BENCH_SAMPLE_VALUES", 200_000)),
     "generic_transfer": ("Airflow's GenericTransfer (get_records, then insert_rows replace=True, "
@@ -255,13 +253,22 @@ METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
     "executemany_1000": ("psycopg2 executemany of the upsert, a commit per 1000 rows", BOTH,
                          ("BENCH_SAMPLE_MANY", 20_000)),
     "single_row": ("one autocommit INSERT ... ON CONFLICT per row", BOTH, ("BENCH_SAMPLE_SINGLE", 2_000)),
+    "dlt_merge": ("dlt (sql_table, pyarrow backend, 100k-row chunks) into its postgres destination, "
+                  "write_disposition merge on the key", BOTH, None),
+    "sling_upsert": ("sling CLI (the sling-linux-amd64 wheel's binary), incremental mode on the primary key "
+                     "(upsert) into a typed PK table", BOTH, None),
 }
+#: What `make bench` measures unless BENCH_METHODS says otherwise.
+DEFAULT_METHODS = ("copy_pipe", "landing_limit", "engine_cross_db", "insert_select", "same_db_limit",
+                   "engine_same_db", "generic_transfer", "dlt_merge", "sling_upsert")
+PEERS = ("dlt_merge", "sling_upsert")
 
 
-def run_method(name: str, total: int) -> dict:
+def run_method(name: str, total: int, state: str) -> dict:
+    if name in PEERS:
+        return one(name, state == "prefilled")
     if name.startswith("engine_"):
-        return engine(same_db=name.startswith("engine_same_db"),
-                      what_if="undo_probe_offset0" if name.endswith("_whatif") else None)
+        return engine(same_db=name.startswith("engine_same_db"))
     sample = METHODS[name][2]
     if sample is None:
         return one(name)
@@ -301,8 +308,8 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     ensure_requirements()
-    scales = [float(s) for s in os.environ.get("BENCH_SCALES", "0.1,1").split(",") if s.strip()]
-    wanted = [m for m in os.environ.get("BENCH_METHODS", ",".join(METHODS)).split(",") if m.strip()]
+    scales = [float(s) for s in os.environ.get("BENCH_SCALES", "1").split(",") if s.strip()]
+    wanted = [m for m in os.environ.get("BENCH_METHODS", ",".join(DEFAULT_METHODS)).split(",") if m.strip()]
     unknown = [m for m in wanted if m not in METHODS]
     if unknown:
         raise SystemExit(f"unknown BENCH_METHODS {unknown}; known: {', '.join(METHODS)}")
@@ -326,7 +333,7 @@ def main() -> None:
             for state in states:
                 settle(empty=(state == "empty"))
                 t0 = time.monotonic()
-                res = run_method(name, total)
+                res = run_method(name, total, state)
                 res["sampled"] = res["rows"] < total
                 # Other work on the machine skews a figure: keep the 1-minute load average after each one.
                 res["loadavg"] = round(os.getloadavg()[0], 1)

@@ -508,19 +508,34 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         )
 
     # ------------------------------------------------------------------ writing a chunk
-    def chunk_plan_settings_sql(self) -> str:
-        """Pin a chunk transaction's plans to index lookups, whatever the statistics say.
+    def chunk_plan_settings_sql(self, pinned: bool = True) -> str:
+        """Pin a chunk transaction's plans to index lookups (``pinned``), or leave the planner free.
 
-        A chunk touches a few thousand keys of a table that may hold billions, so every join
-        of a chunk statement must be an index probe per landed row. Left to statistics the
+        A chunk usually touches a few thousand keys of a table that may hold billions, so every
+        join of a chunk statement must be an index probe per landed row. Left to statistics the
         planner picks hash joins or seq-scan nested loops when the target or the undo journal
         was empty at its last ANALYZE and has grown since (every run starts that way), which
-        turns each chunk into a scan of the whole table. ``set_config(.., true)`` is local to
-        the transaction (one statement, no SET LOCAL round trips; GaussDB has it too).
+        turns each chunk into a scan of the whole table. When the chunk is a large share of the
+        target (a first load, a bulk backfill: ``target_size_sql``), set-based plans are cheaper
+        and the pins are lifted. ``set_config(.., true)`` is local to the transaction (one
+        statement, no SET LOCAL round trips; GaussDB has it too).
+        """
+        v = "off" if pinned else "on"
+        return (
+            f"SELECT set_config('enable_hashjoin', '{v}', true), set_config('enable_mergejoin', '{v}', true),"
+            f" set_config('enable_seqscan', '{v}', true), set_config('enable_material', '{v}', true)"
+        )
+
+    def target_size_sql(self) -> str:
+        """What sizes a chunk's plans: reltuples and relpages at the last ANALYZE, the table's pages now.
+
+        Params: schema, table. Rows now are estimated in Python as the planner does (density times
+        current pages): no integer division in SQL (openGauss would return float8).
         """
         return (
-            "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),"
-            " set_config('enable_seqscan', 'off', true), set_config('enable_material', 'off', true)"
+            "SELECT c.reltuples, c.relpages, pg_relation_size(c.oid), current_setting('block_size') "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %(schema)s AND c.relname = %(table)s"
         )
 
     def savepoint_sql(self, name: str) -> str:
@@ -680,6 +695,34 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         return (
             f"SELECT {self._chunk_of_seq()}, count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) "
             f"FROM {landing.sql} s WHERE {self._range_pred()} AND {self._not_rejected(schema)} GROUP BY 1"
+        )
+
+    def store_landing_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
+        """At plan time: every chunk's landed count and summed row hash, stored on its chunk row.
+
+        One pass over a landing that was just written (hot in the buffer cache); the check then
+        reads the landing side from the plan instead of scanning the landing again. Params as
+        landing_fingerprints_sql, for the plan's consecutive, equal-sized chunks.
+        """
+        return (
+            f"UPDATE {_q(schema)}.chunks c SET land_rows = f.n, land_hash = f.h FROM ("
+            f"SELECT {self._chunk_of_seq()} AS chunk_no, count(*) AS n,"
+            f" coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) AS h"
+            f" FROM {landing.sql} s WHERE {self._range_pred()} GROUP BY 1) f"
+            " WHERE c.run_id = %(run_id)s AND c.chunk_no = f.chunk_no"
+        )
+
+    def stored_fingerprints_sql(self, schema: str) -> str:
+        """The landing side stored at plan time (NULL when the plan did not store it)."""
+        return (f"SELECT chunk_no, land_rows, land_hash FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s"
+                " AND chunk_no BETWEEN %(first)s AND %(last)s")
+
+    def rejected_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
+        """Count and summed hash per chunk of the landed rows rejected since the plan (driven by the rejects)."""
+        return (
+            f"SELECT {self._chunk_of_seq()}, count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) "
+            f"FROM {landing.sql} s WHERE s.{_q(SEQ)} IN (SELECT r.seq FROM {_q(schema)}.rejects r"
+            f" WHERE r.run_id = %(run_id)s AND r.seq BETWEEN %(lo)s AND %(hi)s) GROUP BY 1"
         )
 
     def target_fingerprints_sql(self, schema: str, target: TableRef, landing: TableRef,

@@ -34,10 +34,18 @@ class ControlSchemaDDL:
             (1, "runs, chunks, rejects, reconciliation", self._control_v1(schema)),
             (2, "batch_state (adaptive period, chunk size), quality_results", self._control_v2(schema)),
             (3, "run ownership: owning DAG run and lease", self._control_v3(schema)),
+            (4, "chunk fingerprints of the landing, computed once at plan time", self._control_v4(schema)),
         ]
         tail = self.control_table_clause()
         return [(v, text, [sql + tail if sql.startswith("CREATE TABLE") else sql for sql in statements])
                 for v, text, statements in migrations]
+
+    def _control_v4(self, schema: str) -> list[str]:
+        s = quote_ident(schema)
+        return [
+            f"ALTER TABLE {s}.chunks ADD COLUMN land_rows bigint",
+            f"ALTER TABLE {s}.chunks ADD COLUMN land_hash numeric",
+        ]
 
     def _control_v3(self, schema: str) -> list[str]:
         s = quote_ident(schema)

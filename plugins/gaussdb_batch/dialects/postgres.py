@@ -13,10 +13,10 @@ class PostgresDialect(Dialect):
 
     name = "postgres"
 
-    def chunk_plan_settings_sql(self) -> str:
+    def chunk_plan_settings_sql(self, pinned: bool = True) -> str:
         # PostgreSQL also JIT-compiles a chunk's statements (their estimated cost is a whole
         # table's); compiling costs more than the chunk itself. GaussDB has no jit setting.
-        return super().chunk_plan_settings_sql() + ", set_config('jit', 'off', true)"
+        return super().chunk_plan_settings_sql(pinned) + ", set_config('jit', 'off', true)"
 
     def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
                    keys: Sequence[Column]) -> str:

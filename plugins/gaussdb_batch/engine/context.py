@@ -13,7 +13,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.engine.state import ADHOC, Owner
 from gaussdb_batch.identifiers import MAX_IDENT_BYTES, TableRef
-from gaussdb_batch.hooks.dbapi import Connection
+from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 T = TypeVar("T")
 log = logging.getLogger("gaussdb_batch.engine")
@@ -116,6 +116,21 @@ class BatchContext:
         _ = self.dialect, self.columns, self.key_columns, self.undo
         return self
 
+    # -- plans -------------------------------------------------------------------------
+    def size_plans(self, cur: Cursor, rows: int) -> bool:
+        """Set a chunk transaction's plan settings for ``rows`` landed rows; True when pinned to index probes.
+
+        Pinned while the rows are a small share (under 1/PIN_SHARE) of the target's estimated rows
+        now; free (set-based plans) when they are a large share, as in a first load or a backfill.
+        """
+        cur.execute(self.dialect.target_size_sql(), {"schema": self.target.schema, "table": self.target.name})
+        row = cur.fetchone()
+        pinned = True
+        if row is not None:
+            pinned = rows * PIN_SHARE < estimated_rows(*row)
+        cur.execute(self.dialect.chunk_plan_settings_sql(pinned))
+        return pinned
+
     # -- tables ------------------------------------------------------------------------
     @property
     def schema(self) -> str:
@@ -144,6 +159,10 @@ class BatchContext:
                             purpose=f"read the columns of {landing}")
             self._landing_typed[run_id] = layout_of(self.columns, rows)
         return self._landing_typed[run_id]
+
+    def landing_layout_known(self, run_id: int) -> bool:
+        """True when this process built the run's landing typed (no catalog read: safe inside a transaction)."""
+        return self._landing_typed.get(run_id) is True
 
     def set_landing_layout(self, run_id: int, typed: bool | None) -> None:
         """What the extract just built (or dropped), so this process never reads it back."""
@@ -190,6 +209,20 @@ class BatchContext:
         if isinstance(row, dict):
             return ",".join("" if row.get(k) is None else str(row.get(k)) for k in self.spec.keys)
         return ",".join("" if v is None else str(v) for v in row)
+
+
+#: Plans stay pinned to index probes while a chunk is under 1/PIN_SHARE of its target's rows.
+PIN_SHARE = 4
+#: Rows per page assumed for a table never analyzed with rows in it (lineitem-like rows: ~60).
+DEFAULT_ROWS_PER_PAGE = 50
+
+
+def estimated_rows(reltuples: float, relpages: int, size_bytes: int, block_size: str) -> float:
+    """The table's rows now, as the planner estimates them: the density of the last ANALYZE times pages now."""
+    pages = int(size_bytes or 0) // max(int(block_size or 8192), 1)
+    reltuples, relpages = float(reltuples or 0), int(relpages or 0)
+    density = reltuples / relpages if relpages > 0 and reltuples > 0 else DEFAULT_ROWS_PER_PAGE
+    return density * pages
 
 
 def layout_of(columns: Sequence[Column], landing_rows: Sequence[tuple]) -> bool | None:

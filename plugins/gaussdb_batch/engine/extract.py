@@ -435,6 +435,10 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
                 state.insert_chunk(cur, ctx, run_id, PURGE_CHUNK, 0, 0, None, None, 0)
             for no, (a, b) in enumerate(chunks, start=1):
                 state.insert_chunk(cur, ctx, run_id, no, a, b, bounds.get(a), bounds.get(b), b - a + 1)
+            if chunks and ctx.landing_layout_known(run_id):
+                # The check's landing side, once, while the landing is hot; every value is typed already.
+                cur.execute(d.for_landing(True).store_landing_fingerprints_sql(ctx.schema, landing, ctx.columns),
+                            {"run_id": run_id, "first": 1, "lo": lo, "hi": hi, "size": cr})
             state.planned(cur, ctx, run_id, rows_extracted=rows + rejected, rows_rejected=rejected, rows_loaded=0,
                           chunks_total=len(chunks) + (spec.mode == "delete_insert"))
             return rows, rejected, len(chunks), cr

@@ -135,7 +135,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             if chunk is None:
                 return None
             chunk_no, lo, hi = chunk.chunk_no, chunk.seq_lo, chunk.seq_hi
-            cur.execute(d.chunk_plan_settings_sql())
+            ctx.size_plans(cur, hi - lo + 1)
             t0 = time.monotonic()
             rejects = _Rejects()
             reload = False

@@ -94,3 +94,41 @@ def test_compensation_of_a_text_fallback_run_is_exact(make_ctx, schemas, source_
     run_lane(ctx, ex.run_id, 0)
     compensate_run(ctx, ex.run_id, reason="test")
     assert fingerprint(target_dsn, t) == before
+
+
+def test_the_plan_stores_the_landing_side_and_load_rejects_are_taken_out(make_ctx, schemas, source_dsn, target_dsn):
+    """A typed landing's fingerprints are computed once at plan time; rows rejected at load leave them."""
+    t = _setup(source_dsn, target_dsn, schemas["data"], bad_amount=False)
+    with psycopg2.connect(target_dsn) as c, c.cursor() as cur:
+        # Values every type accepts but the target refuses: rejected one by one at load.
+        cur.execute(f"ALTER TABLE {t} ADD CONSTRAINT small_amount CHECK (amount < 290)")
+    ctx = make_ctx(**_spec(schemas["data"]), max_rejects=20)
+    ex = extract(ctx, START, END)
+    assert ctx.landing_layout(ex.run_id) is True
+    stored = control_rows(target_dsn, schemas["control"],
+                          "SELECT chunk_no, land_rows FROM {c}.chunks WHERE run_id = %s ORDER BY chunk_no", (ex.run_id,))
+    assert stored == [(n, 50) for n in range(1, 7)]
+    run_lane(ctx, ex.run_id, 0)
+    result = check_run(ctx, ex.run_id)
+    assert result.mismatched_first_pass == [] and result.rows == 289
+    rejects = control_rows(target_dsn, schemas["control"],
+                           "SELECT count(*), min(sqlstate) FROM {c}.rejects WHERE run_id = %s", (ex.run_id,))
+    assert rejects == [(11, "23514")]
+    assert control_rows(target_dsn, schemas["control"],
+                        "SELECT chunk_no, source_rows FROM {c}.reconciliation WHERE run_id = %s AND chunk_no = 6",
+                        (ex.run_id,)) == [(6, 39)]
+
+
+def test_the_check_reads_the_stored_landing_side(make_ctx, schemas, source_dsn, target_dsn):
+    """The landing is not scanned again: a stored figure that is off shows as that chunk's mismatch."""
+    from gaussdb_batch.engine.errors import PermanentBatchError
+
+    _setup(source_dsn, target_dsn, schemas["data"], bad_amount=False)
+    ctx = make_ctx(**_spec(schemas["data"]))
+    ex = extract(ctx, START, END)
+    run_lane(ctx, ex.run_id, 0)
+    with psycopg2.connect(target_dsn) as c, c.cursor() as cur:
+        cur.execute(f'UPDATE "{schemas["control"]}".chunks SET land_hash = land_hash + 1 WHERE run_id = %s'
+                    " AND chunk_no = 2", (ex.run_id,))
+    with pytest.raises(PermanentBatchError, match="chunk 2 "):
+        check_run(ctx, ex.run_id)

@@ -47,6 +47,19 @@ def test_upsert_of_a_table_that_is_all_key_does_nothing_on_conflict(pg):
 def test_chunk_plans_are_pinned_and_jit_is_off(pg):
     assert pg.chunk_plan_settings_sql() == PLAN_PINS + ", set_config('jit', 'off', true)"
     assert get_dialect("gaussdb").chunk_plan_settings_sql() == PLAN_PINS  # GaussDB has no jit setting
+    # A chunk that is a large share of its target leaves the planner free (jit stays off).
+    assert pg.chunk_plan_settings_sql(pinned=False) == PLAN_PINS.replace("'off'", "'on'") + \
+        ", set_config('jit', 'off', true)"
+
+
+def test_the_landing_side_is_stored_at_plan_time_per_chunk(pg):
+    assert pg.for_landing(True).store_landing_fingerprints_sql("gaussdb_batch", L, COLS) == (
+        'UPDATE "gaussdb_batch".chunks c SET land_rows = f.n, land_hash = f.h FROM (SELECT %(first)s + '
+        'CAST(div(s."_gb_seq" - %(lo)s, %(size)s) AS bigint) AS chunk_no, count(*) AS n, coalesce(sum('
+        'hashtext(CAST(ROW(s."k", CAST(s."name" AS text), s."price") AS text))), 0) AS h '
+        'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s GROUP BY 1) f '
+        'WHERE c.run_id = %(run_id)s AND c.chunk_no = f.chunk_no'
+    )
 
 
 def test_landing_is_never_distributed(pg):
@@ -138,6 +151,10 @@ def _shared_shapes(d):
     yield d.compensate_delete_landed_sql(schema, T, L, KEYS)
     yield d.loaded_chunks_sql(schema)
     yield d.for_landing(True).create_landing_sql(L, COLS)
+    yield d.for_landing(True).store_landing_fingerprints_sql(schema, L, COLS)
+    yield d.stored_fingerprints_sql(schema)
+    yield d.for_landing(True).rejected_fingerprints_sql(schema, L, COLS)
+    yield d.target_size_sql()
     yield d.capture_purge_sql(U, T, L, COLS, KEYS, "updated_at")
     for mode in ("append", "delete_insert"):
         yield from d.write_sql(mode, T, L, COLS, KEYS)
