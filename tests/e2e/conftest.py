@@ -256,7 +256,10 @@ class Api:
         body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
         if interval is not None:
             start, end = (dt.datetime(d.year, d.month, d.day, tzinfo=dt.timezone.utc).isoformat() for d in interval)
-            body.update(logical_date=logical_date or start, data_interval_start=start, data_interval_end=end)
+            # The logical date only has to be unique per DAG (two runs may load the same interval);
+            # the explicit data interval is what the run loads.
+            body.update(logical_date=logical_date or dt.datetime.now(dt.timezone.utc).isoformat(),
+                        data_interval_start=start, data_interval_end=end)
         if run_id:
             body["dag_run_id"] = run_id
         return self.post(f"/dags/{dag_id}/dagRuns", body)["dag_run_id"]
