@@ -247,8 +247,8 @@ class StatementClock:
         ("ANALYZE landing", re.compile(r"^ANALYZE", re.I)),
         ("duplicate-key scan", re.compile(r"GROUP BY .* HAVING count\(\*\) > 1", re.I | re.S)),
         ("plan: insert chunk rows", re.compile(r"^INSERT INTO \S+\.\"?chunks\"?", re.I)),
-        ("fingerprint: target", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hashtext.* JOIN ", re.I | re.S)),
-        ("fingerprint: landing", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hashtext", re.I | re.S)),
+        ("fingerprint: target", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hash.* JOIN ", re.I | re.S)),
+        ("fingerprint: landing", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hash", re.I | re.S)),
         ("store reconciliation rows", re.compile(r"^INSERT INTO \S+\.\"?reconciliation\"?", re.I)),
     ]
 

@@ -1,7 +1,7 @@
 """Reconciliation: prove each chunk's target rows equal its landed rows, inside the database.
 
 Per chunk, landing and target are compared by row count and an order-independent,
-NULL-safe fingerprint (a sum of 32-bit ``hashtext`` row hashes); no row data reaches Python. Every
+NULL-safe fingerprint (a sum of 32-bit row hashes over typed values, ``Dialect.row_hash_expr``); no row data reaches Python. Every
 comparison is stored in the reconciliation table. Chunks that differ are reloaded once
 and compared again; anything still different fails the check and names the chunks.
 """

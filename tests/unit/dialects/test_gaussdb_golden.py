@@ -84,7 +84,7 @@ def test_keyset_source_query_with_interval(gauss):
 
 def test_null_safe_fingerprint_folds_empty_strings_in_mode_a():
     plain = get_dialect("gaussdb").row_hash_expr(COLS[1:2], "t", from_landing=False)
-    assert plain == "hashtext(CAST(ROW(CAST(t.\"name\" AS text)) AS text))"
+    assert plain == 'hashint8(CAST(coalesce(hashtext(t."name"), -1) AS bigint) * 3)'
     mode_a = get_dialect("gaussdb", empty_is_null=True).row_hash_expr(COLS[1:2], "t", from_landing=False)
     assert "NULLIF(CAST(t.\"name\" AS text), '')" in mode_a
 
@@ -92,8 +92,9 @@ def test_null_safe_fingerprint_folds_empty_strings_in_mode_a():
 def test_text_landing_fingerprint_casts_every_value_to_the_target_type_first(gauss):
     # 'ab ' landed as text for a char(5) column must hash as the target's 'ab   ' does.
     assert gauss.row_hash_expr(COLS, "s", from_landing=True) == (
-        'hashtext(CAST(ROW(CAST(s."k" AS bigint), CAST(CAST(s."name" AS character varying(10)) AS text), '
-        'CAST(s."price" AS numeric(5,2))) AS text))'
+        'hashint8(CAST(coalesce(hashint8(CAST(s."k" AS bigint)), -1) AS bigint) * 3 + '
+        'CAST(coalesce(hashtext(CAST(s."name" AS character varying(10))), -1) AS bigint) * 5 + '
+        'CAST(coalesce(hash_numeric(CAST(s."price" AS numeric(5,2))), -1) AS bigint) * 7)'
     )
     typed = gauss.for_landing(True)
     assert typed.row_hash_expr(COLS, "s", from_landing=True) == typed.row_hash_expr(COLS, "s", from_landing=False) \

@@ -56,7 +56,8 @@ def test_the_landing_side_is_stored_at_plan_time_per_chunk(pg):
     assert pg.for_landing(True).store_landing_fingerprints_sql("gaussdb_batch", L, COLS) == (
         'UPDATE "gaussdb_batch".chunks c SET land_rows = f.n, land_hash = f.h FROM (SELECT %(first)s + '
         'CAST(div(s."_gb_seq" - %(lo)s, %(size)s) AS bigint) AS chunk_no, count(*) AS n, coalesce(sum('
-        'hashtext(CAST(ROW(s."k", CAST(s."name" AS text), s."price") AS text))), 0) AS h '
+        'hashint8(CAST(coalesce(hashint8(s."k"), -1) AS bigint) * 3 + CAST(coalesce(hashtext(s."name"), -1) '
+        'AS bigint) * 5 + CAST(coalesce(hash_numeric(s."price"), -1) AS bigint) * 7)), 0) AS h '
         'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s GROUP BY 1) f '
         'WHERE c.run_id = %(run_id)s AND c.chunk_no = f.chunk_no'
     )
