@@ -28,6 +28,8 @@ from gaussdb_batch.hooks.errors import DATA, classify
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 SAVEPOINT = "gb_write"
+#: SQLSTATE of a duplicate key: on the plain-INSERT path, a key that arrived since the undo capture.
+UNIQUE_VIOLATION = "23505"
 
 
 @dataclass
@@ -59,28 +61,38 @@ class _Rejects:
 
 
 def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
-                 rejects: _Rejects, *, reload: bool = False) -> int:
-    """Write seqs [lo, hi]; bisect on data errors. Returns rows written."""
+                 rejects: _Rejects, *, reload: bool = False, plain_insert: bool = True) -> int:
+    """Write seqs [lo, hi]; bisect on data errors. Returns rows written.
+
+    An upsert whose undo capture found none of the range's keys in the target writes with a
+    plain INSERT (no conflict arbitration per row; first loads and new intervals). A key that arrived in
+    between (a concurrent writer) makes it fail with unique_violation: the range is then
+    written again as an upsert, and only a failure of that write is treated as bad data.
+    """
     d, driver = ctx.landing_dialect(run_id), ctx.target_hook.driver
     params = {"run_id": run_id, "chunk_no": chunk_no, "lo": lo, "hi": hi}
-    statements = [d.capture_undo_sql(ctx.undo, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns,
-                                     reload_schema=ctx.schema if reload else None)]
-    statements += d.write_sql(ctx.spec.mode, ctx.target, ctx.landing(run_id), ctx.columns, ctx.key_columns)
+    landing = ctx.landing(run_id)
+    capture = d.capture_undo_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns,
+                                 reload_schema=ctx.schema if reload else None)
     cur.execute(d.savepoint_sql(SAVEPOINT))
+    plain = False
     try:
-        written = captured = 0
-        for i, stmt in enumerate(statements):
+        cur.execute(capture, params)
+        captured = max(cur.rowcount or 0, 0)
+        plain = plain_insert and not reload and captured == 0 and ctx.spec.mode == "upsert"
+        written = 0
+        for stmt in [d.append_sql(ctx.target, landing, ctx.columns)] if plain else \
+                d.write_sql(ctx.spec.mode, ctx.target, landing, ctx.columns, ctx.key_columns):
             cur.execute(stmt, params)
-            if i == 0:
-                captured = max(cur.rowcount or 0, 0)
-            if i == len(statements) - 1:
-                written = max(cur.rowcount or 0, 0)
+            written = max(cur.rowcount or 0, 0)
     except driver.Error as exc:
         sqlstate = driver.sqlstate(exc)
         if classify(sqlstate, connection_lost=driver.connection_lost(exc)) != DATA:
             raise
         cur.execute(d.rollback_to_savepoint_sql(SAVEPOINT))
         cur.execute(d.release_savepoint_sql(SAVEPOINT))
+        if plain and sqlstate == UNIQUE_VIOLATION:
+            return _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload, plain_insert=False)
         if lo == hi:
             message = driver.diag(exc).get("message_primary") or type(exc).__name__
             rejects.rows.append((lo, sqlstate or "", message))
