@@ -719,36 +719,47 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
 
     # ------------------------------------------------------------------ checks
     def _chunk_of_seq(self) -> str:
-        """The chunk number of a landed row, for a group of consecutive, equal-sized chunks.
+        """Which chunk of a group of consecutive, equal-sized chunks a landed row is in, as the
+        offset of that chunk's first seq from the group's (``_per_chunk`` turns it into the number).
 
-        ``div()`` on numeric, never ``/`` between integers: on openGauss ``int / int`` is float8,
-        which would give every row a group of its own and blind the check.
+        Integer ``mod()`` per row, never ``/`` between integers: on openGauss ``int / int`` is
+        float8, which would give every row a group of its own and blind the check; ``div()`` on
+        numeric is exact but costs numeric arithmetic per row, so it runs once per group only.
         """
-        return f"%(first)s + CAST(div(s.{_q(SEQ)} - %(lo)s, %(size)s) AS bigint)"
+        off = f"(s.{_q(SEQ)} - %(lo)s)"
+        return f"{off} - mod({off}, %(size)s)"
+
+    def _per_chunk(self, hashed_rows: str) -> str:
+        """Chunk number, count and summed hash per chunk of ``SELECT <chunk offset> AS g, <row hash> AS h ...``.
+
+        ``OFFSET 0`` keeps the rows hashed before they are grouped: the grouping then carries
+        two numbers per row, not every column (a sort of whole rows spills to disk).
+        """
+        return (f"SELECT %(first)s + CAST(div(q.g, %(size)s) AS bigint), count(*), coalesce(sum(q.h), 0)"
+                f" FROM ({hashed_rows} OFFSET 0) q GROUP BY q.g")
 
     def landing_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
         """Per chunk of a group: count and summed row hash of the landed rows, rejects excluded.
 
         Params: run_id, first (chunk number), lo/hi (the group's seq range), size (chunk rows).
+        A read-only SELECT, so the server may run it in parallel (the plan stores its figures).
         """
-        return (
-            f"SELECT {self._chunk_of_seq()}, count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) "
-            f"FROM {landing.sql} s WHERE {self._range_pred()} AND {self._not_rejected(schema)} GROUP BY 1"
+        return self._per_chunk(
+            f"SELECT {self._chunk_of_seq()} AS g, {self.row_hash_expr(cols, 's', from_landing=True)} AS h "
+            f"FROM {landing.sql} s WHERE {self._range_pred()} AND {self._not_rejected(schema)}"
         )
 
-    def store_landing_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
-        """At plan time: every chunk's landed count and summed row hash, stored on its chunk row.
+    def store_landing_fingerprints_sql(self, schema: str, chunks: int) -> str:
+        """At plan time: the landed count and summed hash of ``chunks`` chunks, onto their chunk rows.
 
-        One pass over a landing that was just written (hot in the buffer cache); the check then
-        reads the landing side from the plan instead of scanning the landing again. Params as
-        landing_fingerprints_sql, for the plan's consecutive, equal-sized chunks.
+        Params: run_id, and c<i>, n<i>, h<i> (chunk number, rows, hash) for i < chunks: the figures of
+        landing_fingerprints_sql, computed in the plan's transaction while the landing is hot; the
+        check then reads the landing side from the plan instead of scanning the landing again.
         """
+        values = ", ".join(f"(%(c{i})s, %(n{i})s, %(h{i})s)" for i in range(chunks))
         return (
-            f"UPDATE {_q(schema)}.chunks c SET land_rows = f.n, land_hash = f.h FROM ("
-            f"SELECT {self._chunk_of_seq()} AS chunk_no, count(*) AS n,"
-            f" coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) AS h"
-            f" FROM {landing.sql} s WHERE {self._range_pred()} GROUP BY 1) f"
-            " WHERE c.run_id = %(run_id)s AND c.chunk_no = f.chunk_no"
+            f"UPDATE {_q(schema)}.chunks c SET land_rows = f.n, land_hash = f.h FROM (VALUES {values})"
+            " AS f (chunk_no, n, h) WHERE c.run_id = %(run_id)s AND c.chunk_no = f.chunk_no"
         )
 
     def stored_fingerprints_sql(self, schema: str) -> str:
@@ -758,19 +769,19 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
 
     def rejected_fingerprints_sql(self, schema: str, landing: TableRef, cols: Sequence[Column]) -> str:
         """Count and summed hash per chunk of the landed rows rejected since the plan (driven by the rejects)."""
-        return (
-            f"SELECT {self._chunk_of_seq()}, count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0) "
+        return self._per_chunk(
+            f"SELECT {self._chunk_of_seq()} AS g, {self.row_hash_expr(cols, 's', from_landing=True)} AS h "
             f"FROM {landing.sql} s WHERE s.{_q(SEQ)} IN (SELECT r.seq FROM {_q(schema)}.rejects r"
-            f" WHERE r.run_id = %(run_id)s AND r.seq BETWEEN %(lo)s AND %(hi)s) GROUP BY 1"
+            f" WHERE r.run_id = %(run_id)s AND r.seq BETWEEN %(lo)s AND %(hi)s)"
         )
 
     def target_fingerprints_sql(self, schema: str, target: TableRef, landing: TableRef,
                                 cols: Sequence[Column], keys: Sequence[Column]) -> str:
         """Per chunk of a group: count and summed row hash of the target rows its keys point at."""
-        return (
-            f"SELECT {self._chunk_of_seq()}, count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0) "
+        return self._per_chunk(
+            f"SELECT {self._chunk_of_seq()} AS g, {self.row_hash_expr(cols, 't', from_landing=False)} AS h "
             f"FROM {landing.sql} s JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
-            f"WHERE {self._range_pred()} AND {self._not_rejected(schema)} GROUP BY 1"
+            f"WHERE {self._range_pred()} AND {self._not_rejected(schema)}"
         )
 
     def _run_rows(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:

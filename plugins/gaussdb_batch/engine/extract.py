@@ -39,6 +39,8 @@ from gaussdb_batch.hooks.errors import PermanentDBError
 #: Errors of a typed landing that a text landing turns into per-row rejects at load: data errors,
 #: and a source column whose type has no assignment cast to the target's (same-database path).
 _TYPED_LANDING_FALLBACK = ("22", "23", "42804")
+#: Chunk rows updated per statement when the plan stores the landing fingerprints.
+STORE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -436,14 +438,30 @@ def _plan(ctx: BatchContext, run_id: int, file_rejects: list[dict],
             for no, (a, b) in enumerate(chunks, start=1):
                 state.insert_chunk(cur, ctx, run_id, no, a, b, bounds.get(a), bounds.get(b), b - a + 1)
             if chunks and ctx.landing_layout_known(run_id):
-                # The check's landing side, once, while the landing is hot; every value is typed already.
-                cur.execute(d.for_landing(True).store_landing_fingerprints_sql(ctx.schema, landing, ctx.columns),
-                            {"run_id": run_id, "first": 1, "lo": lo, "hi": hi, "size": cr})
+                _store_landing_fingerprints(cur, ctx, run_id, lo, hi, cr)
             state.planned(cur, ctx, run_id, rows_extracted=rows + rejected, rows_rejected=rejected, rows_loaded=0,
                           chunks_total=len(chunks) + (spec.mode == "delete_insert"))
             return rows, rejected, len(chunks), cr
 
     return ctx.tx(plan, purpose=f"plan the chunks of run {run_id}")
+
+
+def _store_landing_fingerprints(cur: Cursor, ctx: BatchContext, run_id: int, lo: int, hi: int, size: int) -> None:
+    """The check's landing side, once, while the landing is hot; every value is typed already.
+
+    A read-only SELECT (the server may scan in parallel), then one UPDATE of the chunk rows per
+    STORE_BATCH chunks.
+    """
+    d = ctx.dialect.for_landing(True)
+    cur.execute(d.landing_fingerprints_sql(ctx.schema, ctx.landing(run_id), ctx.columns),
+                {"run_id": run_id, "first": 1, "lo": lo, "hi": hi, "size": size})
+    figures = cur.fetchall()
+    for at in range(0, len(figures), STORE_BATCH):
+        batch = figures[at:at + STORE_BATCH]
+        params: dict = {"run_id": run_id}
+        for i, (no, n, h) in enumerate(batch):
+            params.update({f"c{i}": int(no), f"n{i}": int(n), f"h{i}": int(h)})
+        cur.execute(d.store_landing_fingerprints_sql(ctx.schema, len(batch)), params)
 
 
 def _reject_duplicates(cur: Cursor, ctx: BatchContext, run_id: int) -> int:

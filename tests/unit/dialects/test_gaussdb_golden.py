@@ -191,9 +191,11 @@ def test_identifiers_from_outside_are_refused(gauss, bad):
 
 
 def test_chunk_numbers_are_exact_integer_arithmetic(gauss):
-    """No ``/`` between integers (float8 on openGauss): the chunk of a landed row is div() on numeric."""
+    """No ``/`` between integers (float8 on openGauss): a landed row's chunk offset is integer mod(),
+    the chunk number div() on numeric, once per chunk."""
     sql = gauss.landing_fingerprints_sql("gaussdb_batch", L, COLS)
-    assert sql.startswith('SELECT %(first)s + CAST(div(s."_gb_seq" - %(lo)s, %(size)s) AS bigint), count(*), ')
+    assert sql.startswith('SELECT %(first)s + CAST(div(q.g, %(size)s) AS bigint), count(*), coalesce(sum(q.h), 0) '
+                          'FROM (SELECT (s."_gb_seq" - %(lo)s) - mod((s."_gb_seq" - %(lo)s), %(size)s) AS g, ')
     for shape in _all_shapes(gauss):
         assert " / " not in shape, shape
 

@@ -53,12 +53,20 @@ def test_chunk_plans_are_pinned_and_jit_is_off(pg):
 
 
 def test_the_landing_side_is_stored_at_plan_time_per_chunk(pg):
-    assert pg.for_landing(True).store_landing_fingerprints_sql("gaussdb_batch", L, COLS) == (
-        'UPDATE "gaussdb_batch".chunks c SET land_rows = f.n, land_hash = f.h FROM (SELECT %(first)s + '
-        'CAST(div(s."_gb_seq" - %(lo)s, %(size)s) AS bigint) AS chunk_no, count(*) AS n, coalesce(sum('
+    typed = pg.for_landing(True)
+    # Hashed per row before grouping, in a read-only SELECT the server may run in parallel ...
+    assert typed.landing_fingerprints_sql("gaussdb_batch", L, COLS) == (
+        'SELECT %(first)s + CAST(div(q.g, %(size)s) AS bigint), count(*), coalesce(sum(q.h), 0) FROM (SELECT '
+        '(s."_gb_seq" - %(lo)s) - mod((s."_gb_seq" - %(lo)s), %(size)s) AS g, '
         'hashint8(CAST(coalesce(hashint8(s."k"), -1) AS bigint) * 3 + CAST(coalesce(hashtext(s."name"), -1) '
-        'AS bigint) * 5 + CAST(coalesce(hash_numeric(s."price"), -1) AS bigint) * 7)), 0) AS h '
-        'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s GROUP BY 1) f '
+        'AS bigint) * 5 + CAST(coalesce(hash_numeric(s."price"), -1) AS bigint) * 7) AS h '
+        'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND NOT EXISTS (SELECT 1 '
+        'FROM "gaussdb_batch".rejects r WHERE r.run_id = %(run_id)s AND r.seq = s."_gb_seq") OFFSET 0) q GROUP BY q.g'
+    )
+    # ... whose figures go onto the chunk rows, many chunks a statement.
+    assert typed.store_landing_fingerprints_sql("gaussdb_batch", 2) == (
+        'UPDATE "gaussdb_batch".chunks c SET land_rows = f.n, land_hash = f.h FROM (VALUES '
+        '(%(c0)s, %(n0)s, %(h0)s), (%(c1)s, %(n1)s, %(h1)s)) AS f (chunk_no, n, h) '
         'WHERE c.run_id = %(run_id)s AND c.chunk_no = f.chunk_no'
     )
 
@@ -152,7 +160,8 @@ def _shared_shapes(d):
     yield d.compensate_delete_landed_sql(schema, T, L, KEYS)
     yield d.loaded_chunks_sql(schema)
     yield d.for_landing(True).create_landing_sql(L, COLS)
-    yield d.for_landing(True).store_landing_fingerprints_sql(schema, L, COLS)
+    yield d.for_landing(True).store_landing_fingerprints_sql(schema, 3)
+    yield d.for_landing(True).landing_fingerprints_sql(schema, L, COLS)
     yield d.stored_fingerprints_sql(schema)
     yield d.for_landing(True).rejected_fingerprints_sql(schema, L, COLS)
     yield d.target_size_sql()
