@@ -237,6 +237,8 @@ class StatementClock:
         ("claim chunk (FOR UPDATE SKIP LOCKED)", re.compile(r"FOR UPDATE SKIP LOCKED", re.I)),
         ("undo capture INSERT ... SELECT", re.compile(r"^INSERT INTO \S*undo_", re.I)),
         ("upsert from landing", re.compile(r"^(MERGE INTO|INSERT INTO .* ON (CONFLICT|DUPLICATE))", re.I | re.S)),
+        ("plain INSERT from landing (no key existed)", re.compile(r"^INSERT INTO .* FROM \S*land_\d+\"? s WHERE", re.I | re.S)),
+        ("plan: store landing fingerprints", re.compile(r"^UPDATE \S+\.\"?chunks\"? c SET land_rows", re.I)),
         ("mark chunk DONE (+ commit)", re.compile(r"^UPDATE \S+\.\"?chunks\"? SET status = 'DONE'", re.I)),
         ("progress read (+ commit)", re.compile(r"^SELECT count\(\*\), sum\(CASE WHEN status = 'DONE'", re.I)),
         ("savepoint / release", re.compile(r"^(SAVEPOINT|RELEASE|ROLLBACK TO)", re.I)),
@@ -247,8 +249,8 @@ class StatementClock:
         ("ANALYZE landing", re.compile(r"^ANALYZE", re.I)),
         ("duplicate-key scan", re.compile(r"GROUP BY .* HAVING count\(\*\) > 1", re.I | re.S)),
         ("plan: insert chunk rows", re.compile(r"^INSERT INTO \S+\.\"?chunks\"?", re.I)),
-        ("fingerprint: target", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hash.* JOIN ", re.I | re.S)),
-        ("fingerprint: landing", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(hash", re.I | re.S)),
+        ("fingerprint: target", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(q\.h\).* JOIN ", re.I | re.S)),
+        ("fingerprint: landing", re.compile(r"^SELECT .*count\(\*\), coalesce\(sum\(q\.h\)", re.I | re.S)),
         ("store reconciliation rows", re.compile(r"^INSERT INTO \S+\.\"?reconciliation\"?", re.I)),
     ]
 
