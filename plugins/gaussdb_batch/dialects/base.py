@@ -192,14 +192,17 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
 
         Equal values hash equal (``hash_numeric`` ignores trailing zeros, ``hashbpchar``
         ignores char(n) padding exactly as the text a char(n) casts to does). A date goes
-        through timestamp (openGauss mode A stores DATE as timestamp(0)); types without a
-        listed hash function hash their text. In compatibility mode A, '' folds into NULL.
+        through timestamp (openGauss mode A stores DATE as timestamp(0)), a timestamptz through
+        its UTC time (its text would depend on the session's TimeZone); types without a listed
+        hash function hash their text. In compatibility mode A, '' folds into NULL.
         """
         base = _base_type(col.type_sql)
         if col.is_string and self.empty_is_null:
             return f"hashtext(NULLIF(CAST({value} AS text), ''))"
         if base in ("date", "timestamp without time zone"):
             return f"timestamp_hash(CAST({value} AS timestamp))"
+        if base == "timestamp with time zone":  # the instant, whatever the session's TimeZone
+            return f"timestamp_hash({value} AT TIME ZONE 'UTC')"
         fn = _TYPE_HASH.get(base)
         if fn is None:
             return f"hashtext(CAST({value} AS text))"
