@@ -157,7 +157,8 @@ def machine_lines(data: dict) -> list[str]:
     keys = ("server_version", "shared_buffers", "work_mem", "maintenance_work_mem", "fsync", "synchronous_commit",
             "full_page_writes", "wal_level", "max_wal_size", "max_parallel_workers_per_gather", "jit")
     return [
-        f"- run: {mc['date']}, `{data['command']}` ({data['total_minutes']} min), code at `{data.get('code', '?')}`",
+        f"- last run: {mc['date']} ({data['total_minutes']} min), code at `{data.get('code', '?')}`; "
+        "each scale's run, its knobs and its methods are listed below",
         f"- {mc['nproc']} CPUs ({mc['cpu'] or 'model unknown'}), {mc['memory_gib']} GiB memory, Linux {mc['kernel']}, "
         f"Python {mc['python']}",
         "- PostgreSQL 15 on the same machine over TCP 127.0.0.1 (the `scripts/localdb.sh` cluster): "

@@ -239,8 +239,8 @@ METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
                   "an empty target only: COPY cannot upsert", ("empty",), None),
     "landing_limit": ("limit of the landing design across databases: the COPY pipe into an UNLOGGED typed table, "
                       "then one INSERT ... SELECT ... ON CONFLICT DO UPDATE", BOTH, None),
-    "engine_cross_db": ("this project: extract (COPY pipe into the landing) + load lanes (undo capture + upsert "
-                        "per chunk)", BOTH, None),
+    "engine_cross_db": ("this project: extract (COPY pipe into the landing) + load lanes (undo capture, then "
+                        "the upsert, or a plain INSERT when no key of the chunk existed)", BOTH, None),
     "insert_select": ("one INSERT ... SELECT ... ON CONFLICT DO UPDATE inside the target database", BOTH, None),
     "same_db_limit": ("limit of the landing design within one database: INSERT ... SELECT into an UNLOGGED typed "
                       "table, then the merge", BOTH, None),
@@ -357,7 +357,9 @@ def main() -> None:
         for k, v in out["scales"].items():
             if k in kept:
                 v["methods"] = {**kept[k]["methods"], **v["methods"]}
-                v["runs"] = kept[k].get("runs", []) + v["runs"]
+                # An earlier run stays listed only for the methods whose figures are still its own.
+                older = [{**r, "methods": [x for x in r["methods"] if x not in wanted]} for r in kept[k].get("runs", [])]
+                v["runs"] = [r for r in older if r["methods"]] + v["runs"]
         out["scales"] = {**{k: v for k, v in kept.items() if k not in out["scales"]}, **out["scales"]}
         out["scales"] = dict(sorted(out["scales"].items(), key=lambda kv: float(kv[0])))
     (results / "results.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
