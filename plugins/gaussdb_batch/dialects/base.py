@@ -673,6 +673,11 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
                    keys: Sequence[Column]) -> str:
         raise NotImplementedError
 
+    def range_rows_sql(self, landing: TableRef) -> str:
+        """Landed rows of seqs [lo, hi]: what an upsert of that range put in place, whether it
+        inserted, updated or found a row already identical (which the row count leaves out)."""
+        return f"SELECT count(*) FROM {landing.sql} s WHERE {self._range_pred()}"
+
     def append_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column]) -> str:
         names = ", ".join(c.q for c in cols)
         return f"INSERT INTO {target.sql} ({names}) {self.staged_select(landing, cols)}"

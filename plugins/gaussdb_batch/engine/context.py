@@ -46,6 +46,10 @@ class BatchContext:
         self._landing_typed: dict[int, bool | None] = {}
         #: The source has a unique index on the batch's keys (set by extract): no key repeats.
         self.source_keys_unique = False
+        #: The last upsert chunk this process wrote found none of its keys in the target (a first
+        #: load, a new interval): the next one tries a plain INSERT before any undo capture. A
+        #: performance hint only; a key that exists makes the INSERT fail and the chunk is upserted.
+        self.keys_were_new = True
         #: The DAG run this process acts for (engine.state.Owner); it owns the attempts it begins.
         self.owner = owner or ADHOC
 

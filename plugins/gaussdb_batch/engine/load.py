@@ -1,7 +1,8 @@
 """Load: a lane claims pending chunks one at a time and writes each in ONE transaction.
 
 Per chunk: claim it (``FOR UPDATE SKIP LOCKED``: one indexed row lock, other lanes skip
-it), journal the before-images of the rows it overwrites (keys it inserts are in the landing), write it through the dialect's upsert,
+it), journal the before-images of the rows it overwrites (keys it inserts are in the landing), write it through the dialect's upsert
+(a plain INSERT, without the capture, while the lane keeps finding only new keys),
 mark it DONE with its counts, commit. A lane killed at any instant leaves its chunk
 PENDING (the transaction rolls back) and the next claim takes it again: no row lost,
 none duplicated, finished chunks never redone. Every chunk transaction starts with the
@@ -64,27 +65,37 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
                  rejects: _Rejects, *, reload: bool = False, plain_insert: bool = True) -> int:
     """Write seqs [lo, hi]; bisect on data errors. Returns rows written.
 
-    An upsert whose undo capture found none of the range's keys in the target writes with a
-    plain INSERT (no conflict arbitration per row; first loads and new intervals). A key that arrived in
-    between (a concurrent writer) makes it fail with unique_violation: the range is then
-    written again as an upsert, and only a failure of that write is treated as bad data.
+    An upsert of keys the target does not hold writes with a plain INSERT (no conflict
+    arbitration per row, nothing to journal: first loads and new intervals). While the lane's
+    last chunk found no existing key (``ctx.keys_were_new``) the INSERT goes first, with no
+    undo capture at all; otherwise the capture runs first and the INSERT is used when it found
+    nothing. Either way a key that exists (or arrives from a concurrent writer) makes the
+    INSERT fail with unique_violation: the range is then rolled back to its savepoint and
+    written as an upsert after the capture, and only a failure of that write is bad data.
     """
     d, driver = ctx.landing_dialect(run_id), ctx.target_hook.driver
     params = {"run_id": run_id, "chunk_no": chunk_no, "lo": lo, "hi": hi}
     landing = ctx.landing(run_id)
-    capture = d.capture_undo_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns,
-                                 reload_schema=ctx.schema if reload else None)
+    upsert = not reload and ctx.spec.mode == "upsert"
     cur.execute(d.savepoint_sql(SAVEPOINT))
     plain = False
+    captured = 0
     try:
-        cur.execute(capture, params)
-        captured = max(cur.rowcount or 0, 0)
-        plain = plain_insert and not reload and captured == 0 and ctx.spec.mode == "upsert"
+        if not (plain_insert and upsert and ctx.keys_were_new):
+            cur.execute(d.capture_undo_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns,
+                                           reload_schema=ctx.schema if reload else None), params)
+            captured = max(cur.rowcount or 0, 0)
+        plain = plain_insert and upsert and captured == 0
         written = 0
         for stmt in [d.append_sql(ctx.target, landing, ctx.columns)] if plain else \
                 d.write_sql(ctx.spec.mode, ctx.target, landing, ctx.columns, ctx.key_columns):
             cur.execute(stmt, params)
             written = max(cur.rowcount or 0, 0)
+        if not plain and ctx.spec.mode == "upsert":
+            # The upsert's row count leaves out rows it found already identical (not rewritten)
+            # or kept (DO NOTHING): every landed row of the range is in place now.
+            cur.execute(d.range_rows_sql(landing), params)
+            written = int(cur.fetchone()[0] or 0)
     except driver.Error as exc:
         sqlstate = driver.sqlstate(exc)
         if classify(sqlstate, connection_lost=driver.connection_lost(exc)) != DATA:
@@ -92,6 +103,7 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
         cur.execute(d.rollback_to_savepoint_sql(SAVEPOINT))
         cur.execute(d.release_savepoint_sql(SAVEPOINT))
         if plain and sqlstate == UNIQUE_VIOLATION:
+            ctx.keys_were_new = False
             return _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload, plain_insert=False)
         if lo == hi:
             message = driver.diag(exc).get("message_primary") or type(exc).__name__
@@ -101,6 +113,8 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
         return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects, reload=reload)
                 + _write_range(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects, reload=reload))
     cur.execute(d.release_savepoint_sql(SAVEPOINT))
+    if upsert:
+        ctx.keys_were_new = captured == 0
     rejects.existed += captured
     return written
 
