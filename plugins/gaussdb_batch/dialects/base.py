@@ -43,7 +43,7 @@ _TYPE_HASH = {
 }
 
 
-def _base_type(type_sql: str) -> str:
+def base_type(type_sql: str) -> str:
     """``numeric(15,2)`` -> ``numeric``; ``timestamp(0) without time zone`` -> ``timestamp without time zone``."""
     return re.sub(r"\s*\([^)]*\)", "", type_sql).strip().lower()
 
@@ -75,6 +75,9 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
     #: Landing tables have the target's column types (``for_landing(True)``); otherwise they
     #: hold text and every landing-side expression casts to the target's type.
     typed_landing = False
+    #: COPY may move rows in binary format (both ends must say so; GaussDB's binary header
+    #: differs from PostgreSQL's, so its dialect keeps csv).
+    binary_copy = False
 
     def __init__(self, *, empty_is_null: bool | None = None, distribute_by: Sequence[str] | None = None,
                  skip_locked: bool = True, astore: bool = False, distributed: bool = False):
@@ -196,7 +199,7 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         its UTC time (its text would depend on the session's TimeZone); types without a listed
         hash function hash their text. In compatibility mode A, '' folds into NULL.
         """
-        base = _base_type(col.type_sql)
+        base = base_type(col.type_sql)
         if col.is_string and self.empty_is_null:
             return f"hashtext(NULLIF(CAST({value} AS text), ''))"
         if base in ("date", "timestamp without time zone"):
@@ -383,12 +386,12 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
             "WHERE ns.nspname = %(schema)s AND c.relname = %(table)s AND a.attnum > 0 AND NOT a.attisdropped"
         )
 
-    def copy_in_sql(self, table: TableRef, columns: Sequence[str]) -> str:
+    def copy_in_sql(self, table: TableRef, columns: Sequence[str], *, binary: bool = False) -> str:
         cols = ", ".join(_q(c) for c in columns)
-        return f"COPY {table.sql} ({cols}) FROM STDIN WITH (FORMAT csv)"
+        return f"COPY {table.sql} ({cols}) FROM STDIN WITH (FORMAT {'binary' if binary else 'csv'})"
 
-    def copy_out_sql(self, query: str) -> str:
-        return f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
+    def copy_out_sql(self, query: str, *, binary: bool = False) -> str:
+        return f"COPY ({query}) TO STDOUT WITH (FORMAT {'binary' if binary else 'csv'})"
 
     def source_select_sql(
         self,

@@ -27,6 +27,7 @@ from typing import Any
 
 from gaussdb_batch import metrics
 from gaussdb_batch.dialects import SEQ
+from gaussdb_batch.dialects.base import base_type
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, layout_of, log
 from gaussdb_batch.engine.control import chunk_rows_in, ensure_control_schema, get_run
@@ -226,8 +227,9 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
     from gaussdb_batch.hooks.copy_pipe import copy_between
 
     sql, _ = _source_select(ctx, bind=False, start=start, end=end, typed=typed)
-    out_sql = d.copy_out_sql(sql)
-    in_sql = d.copy_in_sql(landing, names)
+    binary = _binary_copy(ctx, typed)
+    out_sql = d.copy_out_sql(sql, binary=binary)
+    in_sql = d.copy_in_sql(landing, names, binary=binary)
     src_hook = ctx.source_hook
 
     def land_copy(conn: Connection) -> None:
@@ -241,12 +243,55 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
             src.close()
         with conn.cursor() as cur:
             finish_landing(cur)
-        log.info("batch=%s run=%s: streamed %.1f MiB from the source with COPY into a %s landing", spec.name, run_id,
-                 moved / 2**20, "typed" if typed else "text")
+        log.info("batch=%s run=%s: streamed %.1f MiB from the source with COPY (%s) into a %s landing", spec.name,
+                 run_id, moved / 2**20, "binary" if binary else "csv", "typed" if typed else "text")
 
     ctx.tx(land_copy, purpose=f"stream the interval with COPY for run {run_id}")
     ctx.set_landing_layout(run_id, typed)
     return []
+
+
+#: Types whose binary COPY form carries no type OID and no server-local number (arrays, enums,
+#: composites and user types do): only these may travel in binary.
+BINARY_SAFE_TYPES = frozenset({
+    "smallint", "integer", "bigint", "numeric", "real", "double precision", "boolean", "text",
+    "character varying", "character", "bpchar", "date", "time without time zone", "time with time zone",
+    "timestamp without time zone", "timestamp with time zone", "interval", "bytea", "uuid", "json", "jsonb",
+})
+
+
+def _binary_copy(ctx: BatchContext, typed: bool) -> bool:
+    """Whether the extract's COPY may move the interval in binary instead of csv.
+
+    Binary skips formatting every value as text at the source and parsing it at the target.
+    It is used only when the landing is typed, both servers are PostgreSQL of one major
+    version, and the source is a table whose every target column has exactly the target's
+    type (same name and modifier) from BINARY_SAFE_TYPES: then each value's binary form is
+    the landing's, and typmod checks at the landing are those of csv. Otherwise (GaussDB,
+    a source query, a type that differs): csv.
+    """
+    src = ctx.spec.source
+    if not typed or src.kind != "table" or src.table is None:
+        return False
+    s_hook, t_hook = ctx.source_hook, ctx.target_hook
+    if not (s_hook.dialect.binary_copy and ctx.dialect.binary_copy):
+        return False
+    if _major(s_hook.server_info.version) != _major(t_hook.server_info.version):
+        return False
+    sql, params = s_hook.dialect.table_columns_sql(), {"schema": src.table.schema, "table": src.table.name}
+
+    def read(conn: Connection) -> dict[str, str]:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return {r[0]: r[1] for r in cur.fetchall()}
+
+    types = s_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: read the column types of {src.table}")
+    return all(types.get(c.name) == c.type_sql and base_type(c.type_sql) in BINARY_SAFE_TYPES for c in ctx.columns)
+
+
+def _major(version: str) -> str:
+    """'15' of '15.18 (Debian ...)'."""
+    return (version or "").strip().split(".")[0].split()[0] if (version or "").strip() else ""
 
 
 def _file_blocks(ctx: BatchContext, start: dt.datetime, end: dt.datetime, rejects: list[dict]):
