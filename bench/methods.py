@@ -172,6 +172,23 @@ def copy_pipe() -> dict[str, Any]:
     return out
 
 
+def copy_pipe_binary() -> dict[str, Any]:
+    """copy_pipe in binary format on both sides (what the engine's extract uses between PostgreSQL servers)."""
+    import psycopg2
+
+    dst = psycopg2.connect(dsn(DST_DB))
+    t0 = time.monotonic()
+    _pipe(f"COPY (SELECT {COLS_SQL} FROM {SOURCE} WHERE {INTERVAL_SQL}) TO STDOUT WITH (FORMAT binary)",
+          f"COPY {TARGET} ({COLS_SQL}) FROM STDIN WITH (FORMAT binary)", dst)
+    dst.commit()
+    out = _done(0, t0)
+    with dst.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {TARGET}")
+        out["rows"] = cur.fetchone()[0]
+    dst.close()
+    return out
+
+
 def _two_passes(first_pass: Any) -> dict[str, Any]:
     """The landing design's floor: ``first_pass(conn)`` fills an UNLOGGED typed table, one merge empties it."""
     import psycopg2
@@ -237,6 +254,7 @@ class StatementClock:
         ("claim chunk (FOR UPDATE SKIP LOCKED)", re.compile(r"FOR UPDATE SKIP LOCKED", re.I)),
         ("undo capture INSERT ... SELECT", re.compile(r"^INSERT INTO \S*undo_", re.I)),
         ("upsert from landing", re.compile(r"^(MERGE INTO|INSERT INTO .* ON (CONFLICT|DUPLICATE))", re.I | re.S)),
+        ("rows of the range (after an upsert)", re.compile(r"^SELECT count\(\*\) FROM \S*land_\d+\"? s WHERE", re.I)),
         ("plain INSERT from landing (no key existed)", re.compile(r"^INSERT INTO .* FROM \S*land_\d+\"? s WHERE", re.I | re.S)),
         ("plan: store landing fingerprints", re.compile(r"^UPDATE \S+\.\"?chunks\"? c SET land_rows", re.I)),
         ("mark chunk DONE (+ commit)", re.compile(r"^UPDATE \S+\.\"?chunks\"? SET status = 'DONE'", re.I)),

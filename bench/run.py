@@ -161,17 +161,21 @@ def terminate_bench_sessions() -> None:
     s.close()
 
 
-def settle(*, empty: bool) -> None:
-    """Empty the target (and the engine's control schema) or just analyze it; then a checkpoint."""
+def settle(state: str) -> None:
+    """Before a measurement: empty the target (and the engine's control schema), keep the rows the
+    last method loaded (pre-filled: the source's rows), or change one column of every one of them
+    (changed: every row then differs from its source row); vacuum, analyze, checkpoint."""
     import psycopg2
 
     c = psycopg2.connect(dsn(DST_DB))
     c.autocommit = True
     with c.cursor() as cur:
-        if empty:
+        if state == "empty":
             cur.execute(f"TRUNCATE {TARGET}")
             cur.execute(f"DROP SCHEMA IF EXISTS {CONTROL} CASCADE")
             cur.execute("DROP TABLE IF EXISTS bench_land")
+        elif state == "changed":
+            cur.execute(f"UPDATE {TARGET} SET l_comment = left('~' || l_comment, 44)")
         cur.execute(f"VACUUM ANALYZE {TARGET}")
     c.close()
     s = _super_conn()
@@ -233,19 +237,24 @@ def engine(same_db: bool, what_if: str | None = None) -> dict:
 
 
 BOTH = ("empty", "prefilled")
+#: Also against a pre-filled target whose every row differs from the source (the upserts that
+#: do real work whether or not they skip identical rows).
+THREE = ("empty", "prefilled", "changed")
 #: name -> (what it is, target states it runs against, (sample env knob, default rows) or None for all rows)
 METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
     "copy_pipe": ("COPY (SELECT ...) TO STDOUT piped into COPY ... FROM STDIN of the typed target (psycopg 3); "
                   "an empty target only: COPY cannot upsert", ("empty",), None),
+    "copy_pipe_binary": ("copy_pipe in binary format on both sides (the extract's format between PostgreSQL "
+                         "servers when every column has the target's type)", ("empty",), None),
     "landing_limit": ("limit of the landing design across databases: the COPY pipe into an UNLOGGED typed table, "
-                      "then one INSERT ... SELECT ... ON CONFLICT DO UPDATE", BOTH, None),
-    "engine_cross_db": ("this project: extract (COPY pipe into the landing) + load lanes (undo capture, then "
-                        "the upsert, or a plain INSERT when no key of the chunk existed)", BOTH, None),
-    "insert_select": ("one INSERT ... SELECT ... ON CONFLICT DO UPDATE inside the target database", BOTH, None),
+                      "then one INSERT ... SELECT ... ON CONFLICT DO UPDATE", THREE, None),
+    "engine_cross_db": ("this project: extract (COPY pipe into the landing) + load lanes (a plain INSERT while "
+                        "the lane finds no existing key, else the undo capture, then the upsert)", THREE, None),
+    "insert_select": ("one INSERT ... SELECT ... ON CONFLICT DO UPDATE inside the target database", THREE, None),
     "same_db_limit": ("limit of the landing design within one database: INSERT ... SELECT into an UNLOGGED typed "
-                      "table, then the merge", BOTH, None),
+                      "table, then the merge", THREE, None),
     "engine_same_db": ("this project, same-database path: extract (INSERT ... SELECT into the landing) + load "
-                       "lanes", BOTH, None),
+                       "lanes", THREE, None),
     "execute_values": ("psycopg2.extras.execute_values upsert, 1000 rows a statement, a commit per 10,000", BOTH,
                        ("BENCH_SAMPLE_VALUES", 200_000)),
     "generic_transfer": ("Airflow's GenericTransfer (get_records, then insert_rows replace=True, "
@@ -259,8 +268,8 @@ METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, int] | None]] = {
                      "(upsert) into a typed PK table", BOTH, None),
 }
 #: What `make bench` measures unless BENCH_METHODS says otherwise.
-DEFAULT_METHODS = ("copy_pipe", "landing_limit", "engine_cross_db", "insert_select", "same_db_limit",
-                   "engine_same_db", "generic_transfer", "dlt_merge", "sling_upsert")
+DEFAULT_METHODS = ("copy_pipe", "copy_pipe_binary", "landing_limit", "engine_cross_db", "insert_select",
+                   "same_db_limit", "engine_same_db", "generic_transfer", "dlt_merge", "sling_upsert")
 PEERS = ("dlt_merge", "sling_upsert")
 
 
@@ -334,7 +343,7 @@ def main() -> None:
             what, states, _ = METHODS[name]
             per[name] = {"what": what}
             for state in states:
-                settle(empty=(state == "empty"))
+                settle(state)
                 t0 = time.monotonic()
                 res = run_method(name, total, state)
                 res["sampled"] = res["rows"] < total
