@@ -14,6 +14,7 @@ from gaussdb_batch import metrics
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.rejects import count_rejects
 from gaussdb_batch.engine.state import Chunk, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
@@ -73,7 +74,9 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
     """Compare the given chunks and store every comparison; return them."""
     d, landing = ctx.landing_dialect(run_id), ctx.landing(run_id)
     src_sql = d.landing_fingerprints_sql(ctx.schema, landing, ctx.columns)
-    tgt_sql = d.target_fingerprints_sql(ctx.schema, ctx.target, landing, ctx.columns, ctx.key_columns)
+    # Every lane has finished (check_run makes sure): no reject can appear while the chunks are compared.
+    tgt_sql = d.target_fingerprints_sql(ctx.schema, ctx.target, landing, ctx.columns, ctx.key_columns,
+                                        rejects=count_rejects(ctx, run_id) > 0)
     results: list[ChunkComparison] = []
     for group in _groups(_chunks(ctx, run_id), sorted(chunk_nos)):
         first, last = group[0], group[-1]

@@ -787,12 +787,15 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         )
 
     def target_fingerprints_sql(self, schema: str, target: TableRef, landing: TableRef,
-                                cols: Sequence[Column], keys: Sequence[Column]) -> str:
-        """Per chunk of a group: count and summed row hash of the target rows its keys point at."""
+                                cols: Sequence[Column], keys: Sequence[Column], *, rejects: bool = True) -> str:
+        """Per chunk of a group: count and summed row hash of the target rows its keys point at.
+
+        ``rejects=False`` for a run without rejects: no probe of the rejects table per landed row."""
+        not_rejected = f" AND {self._not_rejected(schema)}" if rejects else ""
         return self._per_chunk(
             f"SELECT {self._chunk_of_seq()} AS g, {self.row_hash_expr(cols, 't', from_landing=False)} AS h "
             f"FROM {landing.sql} s JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
-            f"WHERE {self._range_pred()} AND {self._not_rejected(schema)}"
+            f"WHERE {self._range_pred()}{not_rejected}"
         )
 
     def _run_rows(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:

@@ -29,6 +29,8 @@ from gaussdb_batch.hooks.errors import DATA, classify
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 SAVEPOINT = "gb_write"
+#: Seconds between two reads of a run's progress by one lane (its per-chunk log line counts on in between).
+PROGRESS_EVERY = 5.0
 #: SQLSTATE of a duplicate key: on the plain-INSERT path, a key that arrived since the undo capture.
 UNIQUE_VIOLATION = "23505"
 
@@ -227,6 +229,10 @@ def run_lane(ctx: BatchContext, run_id: int, lane: int, *, max_chunks: int | Non
     t0 = time.monotonic()
     waited_since: float | None = None
     pause = 0.2
+    #: The run's progress as last read (total chunks, chunks done), and when: read again only
+    #: every PROGRESS_EVERY seconds; in between a lane counts its own chunks on.
+    total = done = 0
+    progress_at: float | None = None
     while max_chunks is None or result.chunks < max_chunks:
         with metrics.chunk_timer(spec.name):
             chunk = load_one_chunk(ctx, run_id, lane)
@@ -250,8 +256,13 @@ def run_lane(ctx: BatchContext, run_id: int, lane: int, *, max_chunks: int | Non
         metrics.rows_loaded(spec.name, chunk.written)
         if chunk.rejected:
             metrics.rows_rejected(spec.name, chunk.rejected)
-        elapsed = time.monotonic() - t0
-        total, done, _ = _progress(ctx, run_id)
+        now = time.monotonic()
+        elapsed = now - t0
+        if progress_at is None or now - progress_at >= PROGRESS_EVERY:
+            total, done, _ = _progress(ctx, run_id)
+            progress_at = now
+        else:
+            done = min(done + 1, total)
         rate = result.rows_written / elapsed if elapsed > 0 else 0.0
         per_chunk = elapsed / result.chunks
         eta = per_chunk * max(total - done, 0)

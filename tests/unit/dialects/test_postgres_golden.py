@@ -31,15 +31,16 @@ def pg():
 
 def test_upsert_is_on_conflict_on_the_keys(pg):
     assert pg.upsert_sql(T, L, COLS, KEYS) == (
-        f'INSERT INTO "dw"."items" ("k", "name", "price") {STAGED} '
+        f'INSERT INTO "dw"."items" AS _gb_t ("k", "name", "price") {STAGED} '
         'ON CONFLICT ("k") DO UPDATE SET "name" = EXCLUDED."name", "price" = EXCLUDED."price"'
+        ' WHERE NOT (_gb_t *= EXCLUDED)'
     )
     assert pg.write_sql("upsert", T, L, COLS, KEYS) == [pg.upsert_sql(T, L, COLS, KEYS)]
 
 
 def test_upsert_of_a_table_that_is_all_key_does_nothing_on_conflict(pg):
     assert pg.upsert_sql(T, L, KEYS, KEYS) == (
-        'INSERT INTO "dw"."items" ("k") SELECT CAST(s."k" AS bigint) AS "k" FROM "gaussdb_batch"."land_7" s '
+        'INSERT INTO "dw"."items" AS _gb_t ("k") SELECT CAST(s."k" AS bigint) AS "k" FROM "gaussdb_batch"."land_7" s '
         'WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s ON CONFLICT ("k") DO NOTHING'
     )
 
@@ -91,9 +92,10 @@ def test_undo_capture_probes_the_journal_per_row(pg):
 
 def test_typed_upsert_casts_nothing(pg):
     assert pg.for_landing(True).upsert_sql(T, L, COLS, KEYS) == (
-        'INSERT INTO "dw"."items" ("k", "name", "price") SELECT s."k" AS "k", s."name" AS "name", '
+        'INSERT INTO "dw"."items" AS _gb_t ("k", "name", "price") SELECT s."k" AS "k", s."name" AS "name", '
         's."price" AS "price" FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
         'ON CONFLICT ("k") DO UPDATE SET "name" = EXCLUDED."name", "price" = EXCLUDED."price"'
+        ' WHERE NOT (_gb_t *= EXCLUDED)'
     )
 
 
