@@ -21,6 +21,7 @@ import datetime as dt
 import glob
 import io
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -276,7 +277,8 @@ def _binary_copy(ctx: BatchContext, typed: bool) -> bool:
     s_hook, t_hook = ctx.source_hook, ctx.target_hook
     if not (s_hook.dialect.binary_copy and ctx.dialect.binary_copy):
         return False
-    if _major(s_hook.server_info.version) != _major(t_hook.server_info.version):
+    major = _major(s_hook.server_info.version)
+    if major is None or major != _major(t_hook.server_info.version):
         return False
     sql, params = s_hook.dialect.table_columns_sql(), {"schema": src.table.schema, "table": src.table.name}
 
@@ -289,9 +291,10 @@ def _binary_copy(ctx: BatchContext, typed: bool) -> bool:
     return all(types.get(c.name) == c.type_sql and base_type(c.type_sql) in BINARY_SAFE_TYPES for c in ctx.columns)
 
 
-def _major(version: str) -> str:
-    """'15' of '15.18 (Debian ...)'."""
-    return (version or "").strip().split(".")[0].split()[0] if (version or "").strip() else ""
+def _major(version: str) -> str | None:
+    """'15' of 'PostgreSQL 15.18 (Debian ...) on x86_64 ...' (the first number); None without one."""
+    m = re.search(r"\d+", version or "")
+    return m.group(0) if m else None
 
 
 def _file_blocks(ctx: BatchContext, start: dt.datetime, end: dt.datetime, rejects: list[dict]):
