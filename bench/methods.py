@@ -155,14 +155,14 @@ def _pipe(out_sql: str, in_sql: str, dst: Any) -> int:
     return moved
 
 
-def copy_pipe() -> dict[str, Any]:
-    """Raw COPY TO STDOUT -> COPY FROM STDIN straight into the (empty) typed target."""
+def _copy_into_target(fmt: str) -> dict[str, Any]:
+    """Raw COPY TO STDOUT -> COPY FROM STDIN straight into the (empty) typed target, in ``fmt``."""
     import psycopg2
 
     dst = psycopg2.connect(dsn(DST_DB))
     t0 = time.monotonic()
-    _pipe(f"COPY (SELECT {COLS_SQL} FROM {SOURCE} WHERE {INTERVAL_SQL}) TO STDOUT",
-          f"COPY {TARGET} ({COLS_SQL}) FROM STDIN", dst)
+    _pipe(f"COPY (SELECT {COLS_SQL} FROM {SOURCE} WHERE {INTERVAL_SQL}) TO STDOUT WITH (FORMAT {fmt})",
+          f"COPY {TARGET} ({COLS_SQL}) FROM STDIN WITH (FORMAT {fmt})", dst)
     dst.commit()
     out = _done(0, t0)
     with dst.cursor() as cur:
@@ -170,23 +170,16 @@ def copy_pipe() -> dict[str, Any]:
         out["rows"] = cur.fetchone()[0]
     dst.close()
     return out
+
+
+def copy_pipe() -> dict[str, Any]:
+    """COPY pipe in text format (COPY's default)."""
+    return _copy_into_target("text")
 
 
 def copy_pipe_binary() -> dict[str, Any]:
     """copy_pipe in binary format on both sides (what the engine's extract uses between PostgreSQL servers)."""
-    import psycopg2
-
-    dst = psycopg2.connect(dsn(DST_DB))
-    t0 = time.monotonic()
-    _pipe(f"COPY (SELECT {COLS_SQL} FROM {SOURCE} WHERE {INTERVAL_SQL}) TO STDOUT WITH (FORMAT binary)",
-          f"COPY {TARGET} ({COLS_SQL}) FROM STDIN WITH (FORMAT binary)", dst)
-    dst.commit()
-    out = _done(0, t0)
-    with dst.cursor() as cur:
-        cur.execute(f"SELECT count(*) FROM {TARGET}")
-        out["rows"] = cur.fetchone()[0]
-    dst.close()
-    return out
+    return _copy_into_target("binary")
 
 
 def _two_passes(first_pass: Any) -> dict[str, Any]:
