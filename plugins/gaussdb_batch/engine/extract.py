@@ -21,7 +21,6 @@ import datetime as dt
 import glob
 import io
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
+from gaussdb_batch.hooks.detect import major_version
 from gaussdb_batch.hooks.errors import PermanentDBError
 
 #: Errors of a typed landing that a text landing turns into per-row rejects at load: data errors,
@@ -277,8 +277,8 @@ def _binary_copy(ctx: BatchContext, typed: bool) -> bool:
     s_hook, t_hook = ctx.source_hook, ctx.target_hook
     if not (s_hook.dialect.binary_copy and ctx.dialect.binary_copy):
         return False
-    major = _major(s_hook.server_info.version)
-    if major is None or major != _major(t_hook.server_info.version):
+    major = major_version(s_hook.server_info.version)
+    if major is None or major != major_version(t_hook.server_info.version):
         return False
     sql, params = s_hook.dialect.table_columns_sql(), {"schema": src.table.schema, "table": src.table.name}
 
@@ -289,12 +289,6 @@ def _binary_copy(ctx: BatchContext, typed: bool) -> bool:
 
     types = s_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: read the column types of {src.table}")
     return all(types.get(c.name) == c.type_sql and base_type(c.type_sql) in BINARY_SAFE_TYPES for c in ctx.columns)
-
-
-def _major(version: str) -> str | None:
-    """'15' of 'PostgreSQL 15.18 (Debian ...) on x86_64 ...' (the first number); None without one."""
-    m = re.search(r"\d+", version or "")
-    return m.group(0) if m else None
 
 
 def _file_blocks(ctx: BatchContext, start: dt.datetime, end: dt.datetime, rejects: list[dict]):

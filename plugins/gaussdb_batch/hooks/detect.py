@@ -29,6 +29,12 @@ _GAUSS_MARKERS = ("opengauss", "gaussdb")
 KERNEL_BASES = {503: (3, 1, 0), 505: (5, 0, 0), 506: (6, 0, 0)}
 
 
+def major_version(version: str) -> str | None:
+    """'15' of 'PostgreSQL 15.18 (Debian ...) on x86_64 ...' (the first number); None without one."""
+    m = re.search(r"\d+", version or "")
+    return m.group(0) if m else None
+
+
 def parse_release(text: str) -> tuple[str, tuple[int, ...]] | None:
     """(product, release) from ``opengauss_version()`` or ``version()`` text.
 

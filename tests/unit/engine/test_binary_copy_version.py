@@ -1,6 +1,6 @@
 """Binary COPY needs one major version on both servers: read from the server's version text."""
 
-from gaussdb_batch.engine.extract import _major
+from gaussdb_batch.hooks.detect import major_version as _major
 
 
 def test_the_major_version_is_the_first_number_of_the_version_text():
