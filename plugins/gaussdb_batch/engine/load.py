@@ -93,9 +93,10 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
                 d.write_sql(ctx.spec.mode, ctx.target, landing, ctx.columns, ctx.key_columns):
             cur.execute(stmt, params)
             written = max(cur.rowcount or 0, 0)
-        if not plain and ctx.spec.mode == "upsert":
+        if not plain and ctx.spec.mode == "upsert" and written < hi - lo + 1:
             # The upsert's row count leaves out rows it found already identical (not rewritten)
-            # or kept (DO NOTHING): every landed row of the range is in place now.
+            # or kept (DO NOTHING): every landed row of the range is in place now. (A count of
+            # hi - lo + 1 already is every row the range can hold.)
             cur.execute(d.range_rows_sql(landing), params)
             written = int(cur.fetchone()[0] or 0)
     except driver.Error as exc:
