@@ -35,12 +35,18 @@ class Column:
         return quote_ident(self.name, what="column name")
 
 
-#: Hash functions (pg_catalog, int4 result, on PostgreSQL and openGauss) by base type name.
-_TYPE_HASH = {
-    "smallint": "hashint4", "integer": "hashint4", "bigint": "hashint8", "numeric": "hash_numeric",
-    "real": "hashfloat8", "double precision": "hashfloat8", "character": "hashbpchar", "bpchar": "hashbpchar",
-    "character varying": "hashtext", "text": "hashtext",
-}
+#: The term of a NULL value: outside the range of every value's term (|term| < 2**34), so NULL
+#: differs from every value of every type by construction, not by chance.
+NULL_TERM = -(2**35)
+
+#: Types hashed by a pg_catalog hash function whose input is the whole value (no folding, no
+#: collation): base type name -> function. Anything not listed (and not special-cased in
+#: ``value_hash_expr``) hashes a canonical text.
+_TYPE_HASH = {"smallint": "hashint4", "integer": "hashint4", "real": "hashfloat4",
+              "double precision": "hashfloat8", "uuid": "uuid_hash"}
+_DATETIME = ("date", "timestamp without time zone", "timestamp with time zone")
+#: The text of a date/time value, whatever DateStyle says (to_char is NULL for +-infinity).
+_TS_FORMAT = "YYYY-MM-DD HH24:MI:SS.US BC"
 
 
 def base_type(type_sql: str) -> str:
@@ -170,46 +176,73 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
         return " AND ".join(parts)
 
     def row_hash_expr(self, cols: Sequence[Column], alias: str, *, from_landing: bool) -> str:
-        """Order-independent, NULL-safe 32-bit row hash (summed per chunk as bigint).
+        """Order-independent 32-bit row hash (summed per chunk as bigint) with no structural collision.
 
-        Each value is hashed by its type's own hash function (``hashint8``, ``hash_numeric``,
-        ``hashbpchar``, ``timestamp_hash``...: pg_catalog, int4, on PostgreSQL and openGauss
-        alike; see ``value_hash_expr``), so no value is printed as text; the column hashes are
-        weighted by distinct odd primes (a value moved to another column changes the sum),
-        NULL hashes as -1, and ``hashint8`` folds the weighted sum back to int4 so
-        ``sum(int4)`` stays in bigint. Both sides hash the values the target stores: a text
-        landing's values are first cast to the target's types. Measured against hashing the
-        row's composite text (``hashtext(CAST(ROW(...) AS text))``, the earlier fingerprint):
-        a quarter to a half of its cost (``python bench/hash_cost.py``).
+        Each value becomes a bigint term (``value_term_expr``): its type's hash without the blind
+        spots of pg_catalog's hash functions (sign, 0 vs NULL, NaN, 64-bit folding, collation keys,
+        trailing spaces), and NULL a constant outside every value's range. The terms are weighted
+        by distinct odd primes (a value moved to another column changes the sum) and ``hashint8``
+        mixes the sum into int4, so ``sum(int4)`` over a chunk stays in bigint. Both sides hash the
+        values the target stores: a text landing's values are first cast to the target's types.
+        What it treats as equal, type by type, is in docs/engine.md ("What the fingerprint sees");
+        its cost is measured by ``python bench/hash_cost.py``.
         """
         terms = []
         for c, weight in zip(cols, _odd_primes(len(cols))):
             v = f"{alias}.{c.q}"
             if from_landing and not self.typed_landing:
                 v = f"CAST({v} AS {c.type_sql})"
-            terms.append(f"CAST(coalesce({self.value_hash_expr(c, v)}, -1) AS bigint) * {weight}")
+            terms.append(f"{self.value_term_expr(c, v)} * {weight}")
         return f"hashint8({' + '.join(terms)})"
 
-    def value_hash_expr(self, col: Column, value: str) -> str:
-        """``value`` (of ``col``'s type) hashed to int4 by its type's hash function; NULL stays NULL.
+    def value_term_expr(self, col: Column, value: str) -> str:
+        """``value`` (of ``col``'s type) as a bigint term: ``NULL_TERM`` for NULL, else its hash."""
+        return f"(CASE WHEN {value} IS NULL THEN {NULL_TERM} ELSE {self.value_hash_expr(col, value)} END)"
 
-        Equal values hash equal (``hash_numeric`` ignores trailing zeros, ``hashbpchar``
-        ignores char(n) padding exactly as the text a char(n) casts to does). A date goes
-        through timestamp (openGauss mode A stores DATE as timestamp(0)), a timestamptz through
-        its UTC time (its text would depend on the session's TimeZone); types without a listed
-        hash function hash their text. In compatibility mode A, '' folds into NULL.
+    def value_hash_expr(self, col: Column, value: str) -> str:
+        """``value`` (non-NULL, of ``col``'s type) hashed to a bigint in (-2**34, 2**34).
+
+        Values that differ under ``IS DISTINCT FROM`` never hash equal by construction:
+        - integers: ``hashint4``; a bigint adds the hash of its high 32 bits to ``hashint8`` (which
+          XOR-folds them into the low ones, so x and 2**32 + (x xor 1) collide there);
+        - numeric: ``hash_numeric`` ignores the sign and hashes 0 as -1 and NaN and +-Infinity as 0, so
+          the term adds 2**32 times a class (negative, zero, positive, NaN): 1.5 and 1.50 stay equal;
+        - real/double: ``hashfloat4``/``hashfloat8`` hash the 8 bytes (-0.0 and 0.0 hash alike, as they
+          compare equal; NaN and the infinities are distinct);
+        - strings: byte-exact, ``COLLATE "C"`` (a nondeterministic or B-format collation would hash
+          its collation keys) and a final '.' appended by ``textcat`` (openGauss's
+          ``string_hash_compatible`` trims trailing spaces before hashing; ``||`` is OR under dolphin); char(n) keeps ``hashbpchar``, padding being no part of it;
+        - date and timestamps: their full text by ``to_char`` (``timestamp_hash`` folds 64 bits the
+          same way hashint8 does), a timestamptz at UTC; the cast spells ``timestamp without time
+          zone`` (with openGauss's dolphin plugin a bare ``timestamp`` is timestamptz(0));
+        - bytea: its hex text; everything else (time, interval, json, jsonb, arrays, enums, ...): its text.
         """
         base = base_type(col.type_sql)
-        if col.is_string and self.empty_is_null:
-            return f"hashtext(NULLIF(CAST({value} AS text), ''))"
-        if base in ("date", "timestamp without time zone"):
-            return f"timestamp_hash(CAST({value} AS timestamp))"
-        if base == "timestamp with time zone":  # the instant, whatever the session's TimeZone
-            return f"timestamp_hash({value} AT TIME ZONE 'UTC')"
+        if base == "bigint":
+            return (f"(CAST(hashint8({value}) AS bigint)"
+                    f" + hashint4(CAST({value} >> 32 AS integer)))")
+        if base == "numeric":
+            return (f"(CAST(hash_numeric({value}) AS bigint) + 4294967296 * CASE WHEN {value} < 0 THEN -1"
+                    f" WHEN {value} = 'NaN' THEN 2 WHEN {value} > 0 THEN 1 ELSE 0 END)")
+        if base in ("character", "bpchar"):
+            return f"hashbpchar({value} COLLATE \"C\")"
+        if col.is_string or base in ("character varying", "text"):
+            return self._text_hash(f"CAST({value} AS text)")
+        if base in _DATETIME:
+            ts = (f"({value} AT TIME ZONE 'UTC')" if base == "timestamp with time zone"
+                  else f"CAST({value} AS timestamp without time zone)")
+            return self._text_hash(f"coalesce(to_char({ts}, '{_TS_FORMAT}'), CAST({ts} AS text))")
+        if base == "bytea":
+            return self._text_hash(f"encode({value}, 'hex')")
         fn = _TYPE_HASH.get(base)
-        if fn is None:
-            return f"hashtext(CAST({value} AS text))"
-        return f"{fn}({value})"
+        if fn is not None:
+            return f"{fn}({value})"
+        return self._text_hash(f"CAST({value} AS text)")
+
+    @staticmethod
+    def _text_hash(text: str) -> str:
+        """A text's bytes hashed: no collation keys, trailing spaces counted."""
+        return f"hashtext(textcat({text} COLLATE \"C\", '.'))"
 
     # ------------------------------------------------------------------ control schema
     # DDL and migrations: ControlSchemaDDL (control_schema.py).
@@ -797,6 +830,14 @@ class Dialect(ControlSchemaDDL, AdaptiveSQL):
             f"FROM {landing.sql} s JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)} "
             f"WHERE {self._range_pred()}{not_rejected}"
         )
+
+    def interval_extra_fingerprint_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
+                                       keys: Sequence[Column], interval_column: str) -> str:
+        """delete_insert: count and summed row hash of the interval's target rows whose key the run did
+        not land (rows the purge chunk deletes): the whole interval is the run's, so any is a mismatch.
+        Params: start, end (the run's interval)."""
+        return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0) "
+                f"FROM {target.sql} t WHERE {self._vanished(target, landing, keys, interval_column)}")
 
     def _run_rows(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:
         """FROM/WHERE of the target rows this run loaded (keys in its landing, rejects excluded)."""

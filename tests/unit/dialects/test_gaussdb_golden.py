@@ -82,20 +82,29 @@ def test_keyset_source_query_with_interval(gauss):
     )
 
 
-def test_null_safe_fingerprint_folds_empty_strings_in_mode_a():
+def test_fingerprint_hashes_strings_byte_exact_in_every_mode():
+    # NULL is a term no value has; the string's bytes are hashed under "C" with a terminator, so
+    # neither a collation nor string_hash_compatible (trailing spaces) can make two values equal,
+    # and A mode hashes what the target stores (its '' already is NULL): no NULLIF.
     plain = get_dialect("gaussdb").row_hash_expr(COLS[1:2], "t", from_landing=False)
-    assert plain == 'hashint8(CAST(coalesce(hashtext(t."name"), -1) AS bigint) * 3)'
-    mode_a = get_dialect("gaussdb", empty_is_null=True).row_hash_expr(COLS[1:2], "t", from_landing=False)
-    assert "NULLIF(CAST(t.\"name\" AS text), '')" in mode_a
+    assert plain == ('hashint8((CASE WHEN t."name" IS NULL THEN -34359738368 ELSE '
+                     'hashtext(textcat(CAST(t."name" AS text) COLLATE "C", \'.\')) END) * 3)')
+    assert get_dialect("gaussdb", empty_is_null=True).row_hash_expr(COLS[1:2], "t", from_landing=False) == plain
 
 
 def test_text_landing_fingerprint_casts_every_value_to_the_target_type_first(gauss):
     # 'ab ' landed as text for a char(5) column must hash as the target's 'ab   ' does.
+    k, name, price = 'CAST(s."k" AS bigint)', 'CAST(s."name" AS character varying(10))', 'CAST(s."price" AS numeric(5,2))'
     assert gauss.row_hash_expr(COLS, "s", from_landing=True) == (
-        'hashint8(CAST(coalesce(hashint8(CAST(s."k" AS bigint)), -1) AS bigint) * 3 + '
-        'CAST(coalesce(hashtext(CAST(s."name" AS character varying(10))), -1) AS bigint) * 5 + '
-        'CAST(coalesce(hash_numeric(CAST(s."price" AS numeric(5,2))), -1) AS bigint) * 7)'
+        f'hashint8((CASE WHEN {k} IS NULL THEN -34359738368 ELSE (CAST(hashint8({k}) AS bigint) + '
+        f'hashint4(CAST({k} >> 32 AS integer))) END) * 3 + '
+        f'(CASE WHEN {name} IS NULL THEN -34359738368 ELSE '
+        f'hashtext(textcat(CAST({name} AS text) COLLATE "C", \'.\')) END) * 5 + '
+        f'(CASE WHEN {price} IS NULL THEN -34359738368 ELSE (CAST(hash_numeric({price}) AS bigint) + 4294967296 * '
+        f'CASE WHEN {price} < 0 THEN -1 WHEN {price} = \'NaN\' THEN 2 WHEN {price} > 0 THEN 1 ELSE 0 END) END) * 7)'
     )
+    assert "AS timestamp)" not in gauss.row_hash_expr([Column("d", "date"), Column("ts", "timestamp(3) without time zone")],
+                                                      "s", from_landing=True)
     typed = gauss.for_landing(True)
     assert typed.row_hash_expr(COLS, "s", from_landing=True) == typed.row_hash_expr(COLS, "s", from_landing=False) \
         .replace('t."', 's."')

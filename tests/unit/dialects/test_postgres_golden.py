@@ -59,8 +59,7 @@ def test_the_landing_side_is_stored_at_plan_time_per_chunk(pg):
     assert typed.landing_fingerprints_sql("gaussdb_batch", L, COLS) == (
         'SELECT %(first)s + CAST(div(q.g, %(size)s) AS bigint), count(*), coalesce(sum(q.h), 0) FROM (SELECT '
         '(s."_gb_seq" - %(lo)s) - mod((s."_gb_seq" - %(lo)s), %(size)s) AS g, '
-        'hashint8(CAST(coalesce(hashint8(s."k"), -1) AS bigint) * 3 + CAST(coalesce(hashtext(s."name"), -1) '
-        'AS bigint) * 5 + CAST(coalesce(hash_numeric(s."price"), -1) AS bigint) * 7) AS h '
+        f'{typed.row_hash_expr(COLS, "s", from_landing=False)} AS h '
         'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND NOT EXISTS (SELECT 1 '
         'FROM "gaussdb_batch".rejects r WHERE r.run_id = %(run_id)s AND r.seq = s."_gb_seq") OFFSET 0) q GROUP BY q.g'
     )
