@@ -102,6 +102,12 @@ class BatchContext:
         finally:
             self._in_tx = False
 
+    def outside_tx(self, sql: str, *, purpose: str) -> None:
+        """One statement in autocommit on the target, never inside a transaction block (ANALYZE)."""
+        if self._in_tx:
+            raise RuntimeError(f"{self.spec.name}: {purpose!r} must run outside any transaction")
+        self.target_hook.run_outside_transaction(sql, purpose=f"{self.spec.name}: {purpose}")
+
     # -- one statement, DbApiHook-shaped ---------------------------------------------
     def one(self, sql: str, params: dict | None = None, *, purpose: str) -> tuple | None:
         """The first row of one statement, in its own transaction (with the hook's retries)."""

@@ -195,7 +195,11 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
 
     def finish_landing(cur: Cursor) -> None:
         cur.execute(d.landing_index_sql(landing))
-        cur.execute(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]))
+
+    def analyze_landing() -> None:
+        # After the commit, in autocommit: openGauss refuses ANALYZE of a table that is not
+        # temporary inside a transaction block (utility.cpp, PreventTransactionChain: 25001).
+        ctx.outside_tx(d.analyze_sql(landing, [SEQ, *ctx.spec.keys]), purpose=f"analyze the landing of run {run_id}")
 
     if spec.source.kind == "files":
         rejects: list[dict] = []
@@ -209,6 +213,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
                 finish_landing(cur)
 
         ctx.tx(land_files, purpose=f"land files {spec.source.files} for run {run_id}")
+        analyze_landing()
         ctx.set_landing_layout(run_id, typed)
         return rejects
 
@@ -222,6 +227,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
                 finish_landing(cur)
 
         ctx.tx(land_same_db, purpose=f"land the interval with INSERT ... SELECT for run {run_id}")
+        analyze_landing()
         ctx.set_landing_layout(run_id, typed)
         return []
 
@@ -248,6 +254,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
                  run_id, moved / 2**20, "binary" if binary else "csv", "typed" if typed else "text")
 
     ctx.tx(land_copy, purpose=f"stream the interval with COPY for run {run_id}")
+    analyze_landing()
     ctx.set_landing_layout(run_id, typed)
     return []
 

@@ -62,7 +62,8 @@ def observed_cursor_class(
 
         def method(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
             if observe.has_observers():
-                observe.notify(_as_text(query, self, composable, context), _dialect_of(self.connection))
+                observe.notify(_as_text(query, self, composable, context), _dialect_of(self.connection),
+                               self.connection)
             return original(self, query, *args, **kwargs)
 
         method.__name__ = method.__qualname__ = name

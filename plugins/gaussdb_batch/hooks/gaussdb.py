@@ -263,6 +263,32 @@ class GaussDBHook(DbApiHook):
             fn, purpose=purpose, policy=policy, acquire=self.session, release_after_error=self._release_after_error
         )
 
+    def run_outside_transaction(self, sql: str, *, purpose: str) -> None:
+        """Run one statement in autocommit on the hook's session, with the hook's retries.
+
+        For statements openGauss refuses inside a transaction block (``ANALYZE`` of a table that is
+        not temporary, ``VACUUM``: utility.cpp, PreventTransactionChain, SQLSTATE 25001), which
+        PostgreSQL only partly refuses. The session is back to autocommit off afterwards.
+        """
+
+        def acquire() -> Connection:
+            conn = self.session()
+            conn.autocommit = True
+            return conn
+
+        def work(conn: Connection) -> None:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+            finally:
+                try:
+                    conn.autocommit = False
+                except Exception:  # a dead session: the retry (or the next use) reopens it
+                    self._discard_session()
+
+        run_with_retries(work, purpose=purpose, policy=self.retry_policy, acquire=acquire,
+                         release_after_error=self._release_after_error)
+
     # -- DbApiHook overrides: no bound values in logs or errors --------------------------------
     def _run_command(self, cur: Any, sql_statement: str, parameters: Any) -> None:
         if self.log_sql:

@@ -64,6 +64,24 @@ def test_forbidden_sql_is_recorded_even_when_its_error_is_swallowed(make_hook, d
     forbidden_sql.clear()  # provoked on purpose: do not fail this test
 
 
+def test_analyze_is_recorded_inside_a_transaction_block_and_allowed_in_autocommit(make_hook, driver, scratch_schema,
+                                                                                   forbidden_sql):
+    """openGauss refuses ANALYZE of a non-temporary table inside a transaction block (25001)."""
+    hook = make_hook(driver=driver, dialect="gaussdb")
+    table = f'"{scratch_schema}".analyzed'
+    hook.run_in_transaction(lambda conn: conn.cursor().execute(f"CREATE TABLE {table} (id int)"), purpose="create")
+    hook.run_outside_transaction(f"ANALYZE {table}", purpose="analyze in autocommit")
+    assert forbidden_sql == []
+    hook.run_in_transaction(lambda conn: conn.cursor().execute(f"ANALYZE {table}"), purpose="analyze in a block")
+    assert [names for names, _ in forbidden_sql] == [["ANALYZE / VACUUM inside a transaction block"]]
+    forbidden_sql.clear()  # provoked on purpose: do not fail this test
+    # the session is back to autocommit off: its next statement opens a transaction again
+    with closing(hook.session().cursor()) as cur:
+        cur.execute("SELECT 1")
+    assert hook.session().autocommit is False
+    hook.session().rollback()
+
+
 def test_postgres_dialect_sessions_may_use_postgres_sql(make_hook, forbidden_sql):
     hook = make_hook(dialect="postgres")
     assert hook.get_first("SELECT to_regclass('pg_class') IS NOT NULL")[0] is True

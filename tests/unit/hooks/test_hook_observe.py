@@ -38,6 +38,70 @@ def test_checker(sql, found):
     assert forbidden_gaussdb_constructs(sql) == found
 
 
+@pytest.mark.parametrize(
+    ("sql", "in_transaction", "found"),
+    [
+        # utility.cpp PreventTransactionChain: ANALYZE / VACUUM / CONCURRENTLY inside a transaction block
+        ('ANALYZE "c"."land_1" ("_gb_seq", "k")', True, ["ANALYZE / VACUUM inside a transaction block"]),
+        ("analyse t", True, ["ANALYZE / VACUUM inside a transaction block"]),
+        ("VACUUM ANALYZE t", True, ["ANALYZE / VACUUM inside a transaction block"]),
+        ("SELECT 1; ANALYZE t", False, ["ANALYZE / VACUUM inside a transaction block"]),
+        ("CREATE INDEX CONCURRENTLY i ON t (a)", True, ["CONCURRENTLY inside a transaction block"]),
+        ('ANALYZE "c"."land_1"', False, []),
+        ("CREATE INDEX CONCURRENTLY i ON t (a)", False, []),
+        ("SELECT 'ANALYZE t' -- ANALYZE in a literal and a comment", True, []),
+        # dolphin: a bare timestamp is timestamptz(0) in B databases
+        ("SELECT timestamp_hash(CAST(v AS timestamp))", False, ["bare timestamp"]),
+        ("SELECT v::timestamp(0) FROM t", False, ["bare timestamp"]),
+        ("CREATE TABLE t (ts timestamp, d date)", False, ["bare timestamp"]),
+        ("SELECT timestamp '2024-01-01'", False, ["bare timestamp"]),
+        ("SELECT CAST(v AS timestamp without time zone), CAST(w AS timestamp(3) with time zone)", False, []),
+        ("SELECT clock_timestamp(), current_timestamp, localtimestamp, CAST(v AS timestamptz)", False, []),
+        ('SELECT "timestamp", t.timestamp_col FROM t WHERE k = \'timestamp\'', False, []),
+        # pg_operator.data: no record image operators
+        ("UPDATE t SET a = 1 WHERE NOT (x *= y)", False, ["record image operator (*=)"]),
+        ("SELECT count(*) = 1, a * b >= c FROM t", False, []),
+        # measured on openGauss 6.0.0 (B database): a binary-collation schema
+        ("CREATE SCHEMA IF NOT EXISTS tpch", False, ["CREATE SCHEMA IF NOT EXISTS"]),
+        ('CREATE SCHEMA "tpch"', False, []),
+        # copy.cpp
+        ("COPY t (a) FROM STDIN WITH (FORMAT csv, FORCE_NULL (a))", False, ["COPY FORCE_NULL"]),
+        ("COPY t (a) FROM STDIN WITH (FORMAT binary)", False, ["binary COPY"]),
+        ("COPY t (a) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (a))", False, []),
+    ],
+)
+def test_statement_guard_rules(sql, in_transaction, found):
+    assert forbidden_gaussdb_constructs(sql, in_transaction=in_transaction) == found
+
+
+def test_every_rule_cites_where_it_comes_from():
+    assert all(rule.source and rule.name for rule in observe.GAUSSDB_RULES)
+    assert all(".cpp" in r.source or ".y" in r.source or ".ini" in r.source or ".data" in r.source
+               for r in observe.GAUSSDB_RULES)
+
+
+def test_session_observers_learn_whether_a_statement_runs_in_a_transaction_block():
+    class Conn:
+        def __init__(self, autocommit, status=None):
+            self.autocommit = autocommit
+            if status is not None:
+                self.info = type("Info", (), {"transaction_status": status})()
+
+    seen = []
+
+    def observer(sql, dialect, in_tx):
+        seen.append(in_tx)
+
+    observe.add_session_observer(observer)
+    try:
+        observe.notify("ANALYZE t", "gaussdb", Conn(False))
+        observe.notify("ANALYZE t", "gaussdb", Conn(True, 0))
+        observe.notify("ANALYZE t", "gaussdb", Conn(True, 2))  # an explicit BEGIN, then an error
+    finally:
+        observe.remove_session_observer(observer)
+    assert seen == [True, False, True]
+
+
 def test_registry_add_notify_remove():
     seen = []
 
