@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gaussdb_batch.dialects.adaptive_sql import AdaptiveSQL
 from gaussdb_batch.dialects.control_schema import ControlSchemaDDL
+from gaussdb_batch.dialects.ui_reads import UIReads
 from gaussdb_batch.identifiers import TableRef, quote_ident
 
 #: Column of every landing table holding the landed row's ordinal (1..N).
@@ -68,7 +69,7 @@ def _q(name: str) -> str:
     return quote_ident(name)
 
 
-class Dialect(ControlSchemaDDL, AdaptiveSQL):
+class Dialect(ControlSchemaDDL, AdaptiveSQL, UIReads):
     """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss.
 
     The control schema's DDL (``ControlSchemaDDL``) and the adaptive scheduler's statements

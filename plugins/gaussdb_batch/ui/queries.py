@@ -1,31 +1,37 @@
 """Read-only queries of the control schema for the Batches page; every value is bound.
 
-Each function runs one SELECT through the batch's own connection (a BatchContext, so the
-hook's session settings and retries apply) and returns plain dicts. Nothing here writes, and
-no connection detail ever leaves this module: callers get rows of the control schema only.
-Statuses are compared with engine/state.py's enums.
+Each function runs the dialect's SELECTs (dialects/ui_reads.py) through the batch's own
+connection (a BatchContext, so the hook's session settings and retries apply) and returns plain
+dicts. Every read of a run names the batch and the run together, so a run id of another batch
+(with a shared control schema) reads as no run at all. Nothing here writes, and no connection
+detail ever leaves this module: callers get rows of the control schema only. Statuses are
+compared with engine/state.py's enums.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from typing import Any
 
+from gaussdb_batch.dialects.ui_reads import (CHUNK_COLUMNS, QUALITY_COLUMNS, RECON_COLUMNS, REJECT_COLUMNS,
+                                             RUN_COLUMNS)
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.state import ChunkStatus, RunStatus
-from gaussdb_batch.identifiers import quote_ident
 
 #: Statuses of an attempt that is still moving: the page polls while a run is in one of them.
 LIVE = (RunStatus.EXTRACTING, RunStatus.LOADING, RunStatus.COMPENSATING)
-RUN_COLUMNS = ("run_id", "interval_start", "interval_end", "attempt", "status", "owner_dag_id", "dag_run_id",
-               "rows_extracted", "rows_loaded", "rows_rejected", "chunks_total", "started_at", "extracted_at",
-               "finished_at", "message")
-CHUNK_COLUMNS = ("chunk_no", "status", "rows_in", "rows_written", "rows_rejected", "lane", "loads", "started_at",
-                 "finished_at")
-REJECT_COLUMNS = ("chunk_no", "seq", "stage", "sqlstate", "message", "rejected_at", "key_text", "row_text")
-RECON_COLUMNS = ("chunk_no", "pass", "source_rows", "target_rows", "status", "checked_at")
-QUALITY_COLUMNS = ("suite", "success", "evaluated", "failed", "checked_at")
 MAX_PAGE = 200
+#: The largest reject offset a page may ask for (a run never holds more rejects than this).
+MAX_OFFSET = 1_000_000_000
+#: The largest run id (the control schema's bigserial).
+MAX_RUN_ID = 2**63 - 1
+REDACTED = "\u2026"
+#: A quoted word of a server message that names an object, not a value (kept for every reader).
+_NAMED = re.compile(r"(?:relation|constraint|column|table|index|encoding|schema|type|function|sequence|domain"
+                    r"|operator|trigger|view|role|database|collation)\s*$", re.IGNORECASE)
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 
 
 def _jsonable(value: Any) -> Any:
@@ -40,10 +46,6 @@ def _rows(ctx: BatchContext, columns: tuple[str, ...], sql: str, params: dict, p
     return [dict(zip(columns, map(_jsonable, row))) for row in ctx.all(sql, params, purpose=purpose)]
 
 
-def _select(ctx: BatchContext, columns: tuple[str, ...], table: str) -> str:
-    return f"SELECT {', '.join(columns)} FROM {quote_ident(ctx.schema)}.{quote_ident(table)}"
-
-
 def has_control_schema(ctx: BatchContext) -> bool:
     """False before the batch's first run created its control schema."""
     row = ctx.one(ctx.dialect.table_exists_sql(), {"schema": ctx.schema, "table": "runs"},
@@ -54,10 +56,8 @@ def has_control_schema(ctx: BatchContext) -> bool:
 def _with_progress(ctx: BatchContext, runs: list[dict]) -> list[dict]:
     if not runs:
         return runs
-    sql = (f"SELECT run_id, count(*), sum(CASE WHEN status = %(done)s THEN 1 ELSE 0 END),"
-           f" coalesce(sum(rows_written), 0) FROM {quote_ident(ctx.schema)}.chunks"
-           " WHERE run_id = ANY(%(runs)s) GROUP BY run_id")
-    counts = {r[0]: r[1:] for r in ctx.all(sql, {"done": ChunkStatus.DONE.value, "runs": [r["run_id"] for r in runs]},
+    params = {"batch": ctx.spec.name, "done": ChunkStatus.DONE.value, "runs": [r["run_id"] for r in runs]}
+    counts = {r[0]: r[1:] for r in ctx.all(ctx.dialect.ui_progress_sql(ctx.schema), params,
                                            purpose="count the runs' chunks")}
     for run in runs:
         total, done, written = counts.get(run["run_id"], (0, 0, 0))
@@ -67,18 +67,29 @@ def _with_progress(ctx: BatchContext, runs: list[dict]) -> list[dict]:
 
 
 def runs(ctx: BatchContext, *, limit: int = 20, run_id: int | None = None) -> list[dict]:
-    """The batch's latest attempts (newest first) with chunk progress, or one run by id."""
-    where, params = "WHERE batch = %(batch)s", {"batch": ctx.spec.name, "limit": min(int(limit), MAX_PAGE)}
+    """The batch's latest attempts (newest first) with chunk progress, or one run of the batch by id."""
+    params: dict[str, Any] = {"batch": ctx.spec.name, "limit": max(1, min(int(limit), MAX_PAGE))}
     if run_id is not None:
-        where += " AND run_id = %(run_id)s"
         params["run_id"] = int(run_id)
-    sql = f"{_select(ctx, RUN_COLUMNS, 'runs')} {where} ORDER BY run_id DESC LIMIT %(limit)s"
+    sql = ctx.dialect.ui_runs_sql(ctx.schema, one=run_id is not None)
     return _with_progress(ctx, _rows(ctx, RUN_COLUMNS, sql, params, "read the batch's runs"))
 
 
+def run(ctx: BatchContext, run_id: int) -> dict | None:
+    """The batch's run ``run_id``, or None when the batch has no such run (none yet, or another batch's)."""
+    if not has_control_schema(ctx):
+        return None
+    found = runs(ctx, run_id=run_id, limit=1)
+    return found[0] if found else None
+
+
+def _of_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
+    return {"batch": ctx.spec.name, "run_id": int(run_id)}
+
+
 def chunks(ctx: BatchContext, run_id: int) -> list[dict]:
-    sql = f"{_select(ctx, CHUNK_COLUMNS, 'chunks')} WHERE run_id = %(run_id)s ORDER BY chunk_no"
-    out = _rows(ctx, CHUNK_COLUMNS, sql, {"run_id": int(run_id)}, f"read the chunks of run {run_id}")
+    out = _rows(ctx, CHUNK_COLUMNS, ctx.dialect.ui_chunks_sql(ctx.schema), _of_run(ctx, run_id),
+                f"read the chunks of run {run_id}")
     for c in out:
         c["seconds"] = (round((dt.datetime.fromisoformat(c["finished_at"]) -
                                dt.datetime.fromisoformat(c["started_at"])).total_seconds(), 3)
@@ -87,27 +98,54 @@ def chunks(ctx: BatchContext, run_id: int) -> list[dict]:
     return out
 
 
+def _row_values(item: dict) -> list[str]:
+    """The texts of a reject's values (its key and each column of its row), longest first."""
+    values = [item.get("key_text")]
+    try:
+        row = json.loads(item.get("row_text") or "null")
+    except ValueError:
+        row = None
+    if isinstance(row, dict):
+        values += [v if isinstance(v, str) else json.dumps(v) for v in row.values() if v is not None]
+    return sorted({v for v in values if isinstance(v, str) and len(v) >= 3}, key=len, reverse=True)
+
+
+def redact(message: str | None, values: list[str] = ()) -> str | None:
+    """A reason without row values: quoted words that are not object names, and the row's own values."""
+    if not message:
+        return message
+
+    def quoted(m: re.Match) -> str:
+        return m.group(0) if _NAMED.search(message[:m.start()]) else m.group(0)[0] + REDACTED + m.group(0)[0]
+
+    out = _QUOTED.sub(quoted, message)
+    for v in values:
+        out = out.replace(v, REDACTED)
+    return out
+
+
 def rejects(ctx: BatchContext, run_id: int, *, offset: int = 0, limit: int = 50,
             with_values: bool = False) -> dict[str, Any]:
-    """One page of the run's rejects in (seq, chunk) order; keys and row values only ``with_values``."""
-    limit, offset = max(1, min(int(limit), MAX_PAGE)), max(0, int(offset))
-    table = f"{quote_ident(ctx.schema)}.rejects"
-    total = ctx.one(f"SELECT count(*) FROM {table} WHERE run_id = %(run_id)s", {"run_id": int(run_id)},
-                    purpose=f"count the rejects of run {run_id}")
-    sql = (f"{_select(ctx, REJECT_COLUMNS, 'rejects')} WHERE run_id = %(run_id)s"
-           " ORDER BY seq, chunk_no, rejected_at LIMIT %(limit)s OFFSET %(offset)s")
-    items = _rows(ctx, REJECT_COLUMNS, sql, {"run_id": int(run_id), "limit": limit, "offset": offset},
+    """One page of the run's rejects in (seq, chunk) order; keys, row values and values quoted in
+    the reason only ``with_values``."""
+    limit, offset = max(1, min(int(limit), MAX_PAGE)), max(0, min(int(offset), MAX_OFFSET))
+    params = _of_run(ctx, run_id)
+    total = ctx.one(ctx.dialect.ui_rejects_count_sql(ctx.schema), params, purpose=f"count the rejects of run {run_id}")
+    items = _rows(ctx, REJECT_COLUMNS, ctx.dialect.ui_rejects_sql(ctx.schema), {**params, "limit": limit,
+                                                                                "offset": offset},
                   f"read the rejects of run {run_id}")
     if not with_values:
         for item in items:
+            item["message"] = redact(item["message"], _row_values(item))
             item["key_text"] = item["row_text"] = None
     return {"total": int(total[0]) if total else 0, "offset": offset, "limit": limit, "items": items,
             "values_shown": with_values}
 
 
 def reconciliation(ctx: BatchContext, run_id: int) -> dict[str, Any]:
-    sql = f"{_select(ctx, RECON_COLUMNS, 'reconciliation')} WHERE run_id = %(run_id)s ORDER BY chunk_no, pass"
-    comparisons = _rows(ctx, RECON_COLUMNS, sql, {"run_id": int(run_id)}, f"read the reconciliation of run {run_id}")
-    qsql = f"{_select(ctx, QUALITY_COLUMNS, 'quality_results')} WHERE run_id = %(run_id)s ORDER BY checked_at"
-    quality = _rows(ctx, QUALITY_COLUMNS, qsql, {"run_id": int(run_id)}, f"read the quality results of run {run_id}")
+    params = _of_run(ctx, run_id)
+    comparisons = _rows(ctx, RECON_COLUMNS, ctx.dialect.ui_reconciliation_sql(ctx.schema), params,
+                        f"read the reconciliation of run {run_id}")
+    quality = _rows(ctx, QUALITY_COLUMNS, ctx.dialect.ui_quality_sql(ctx.schema), params,
+                    f"read the quality results of run {run_id}")
     return {"comparisons": comparisons, "quality": quality}
