@@ -15,7 +15,7 @@ from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.rejects import count_rejects
-from gaussdb_batch.engine.state import Chunk, ChunkStatus, RunStatus
+from gaussdb_batch.engine.state import PURGE_CHUNK, Chunk, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 #: Chunks compared per statement: bounds each statement's work, not the transaction's.
@@ -78,7 +78,12 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
     tgt_sql = d.target_fingerprints_sql(ctx.schema, ctx.target, landing, ctx.columns, ctx.key_columns,
                                         rejects=count_rejects(ctx, run_id) > 0)
     results: list[ChunkComparison] = []
-    for group in _groups(_chunks(ctx, run_id), sorted(chunk_nos)):
+    chunks = _chunks(ctx, run_id)
+    if ctx.spec.mode == "delete_insert" and PURGE_CHUNK in chunk_nos:
+        purge = next(c for c in chunks if c.chunk_no == PURGE_CHUNK)
+        results.append(_compare_interval_rest(ctx, run_id, purge, pass_no=pass_no))
+        chunk_nos = [n for n in chunk_nos if n != PURGE_CHUNK]
+    for group in _groups(chunks, sorted(chunk_nos)):
         first, last = group[0], group[-1]
         params = {"run_id": run_id, "first": first.chunk_no, "lo": first.seq_lo, "hi": last.seq_hi,
                   "size": _size(first) + 1}
@@ -96,18 +101,45 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
                     no = chunk.chunk_no
                     s, t = src.get(no, (0, 0)), tgt.get(no, (0, 0))
                     c = ChunkComparison(no, chunk.key_lo, chunk.key_hi, s[0], t[0], s[1], t[1])
-                    cur.execute(
-                        d.insert_reconciliation_sql(ctx.schema),
-                        {"run_id": run_id, "chunk_no": no, "pass": pass_no, "key_lo": c.key_lo,
-                         "key_hi": c.key_hi, "source_rows": c.source_rows, "target_rows": c.target_rows,
-                         "source_hash": c.source_hash, "target_hash": c.target_hash,
-                         "status": "MATCH" if c.matches else "MISMATCH"},
-                    )
+                    _store(cur, ctx, run_id, c, pass_no)
                     out.append(c)
                 return out
 
         results += ctx.tx(compare, purpose=f"compare chunks {first.chunk_no}..{last.chunk_no} of run {run_id}")
     return results
+
+
+def _store(cur: Cursor, ctx: BatchContext, run_id: int, c: ChunkComparison, pass_no: int) -> None:
+    cur.execute(
+        ctx.dialect.insert_reconciliation_sql(ctx.schema),
+        {"run_id": run_id, "chunk_no": c.chunk_no, "pass": pass_no, "key_lo": c.key_lo,
+         "key_hi": c.key_hi, "source_rows": c.source_rows, "target_rows": c.target_rows,
+         "source_hash": c.source_hash, "target_hash": c.target_hash,
+         "status": "MATCH" if c.matches else "MISMATCH"},
+    )
+
+
+def _compare_interval_rest(ctx: BatchContext, run_id: int, purge: Chunk, *, pass_no: int) -> ChunkComparison:
+    """delete_insert owns the whole interval: the purge chunk's comparison is the interval's target
+    rows whose key the run did not land (an extra row, or a row moved to a key the source does not
+    have). The landed side of it is empty: any such row is a mismatch, and the repair's reload of the
+    purge chunk deletes them (journaled, so compensation puts them back)."""
+    d, landing = ctx.landing_dialect(run_id), ctx.landing(run_id)
+    sql = d.interval_extra_fingerprint_sql(ctx.target, landing, ctx.columns, ctx.key_columns,
+                                           ctx.spec.target.interval_column)
+
+    def compare(conn: Connection) -> ChunkComparison:
+        with conn.cursor() as cur:
+            state.fence(cur, ctx, run_id, RunStatus.LOADING)
+            cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
+            run = cur.fetchone()
+            cur.execute(sql, {"start": run[2], "end": run[3]})
+            rows, hashed = cur.fetchone()
+            c = ChunkComparison(purge.chunk_no, None, None, 0, int(rows), 0, int(hashed))
+            _store(cur, ctx, run_id, c, pass_no)
+            return c
+
+    return ctx.tx(compare, purpose=f"compare the rest of the interval of run {run_id} (chunk {purge.chunk_no})")
 
 
 def _landing_side(cur: Cursor, ctx: BatchContext, run_id: int, group: list[Chunk], params: dict,

@@ -36,13 +36,15 @@ class ControlSchemaDDL:
             (3, "run ownership: owning DAG run and lease", self._control_v3(schema)),
             (4, "chunk fingerprints of the landing, computed once at plan time", self._control_v4(schema)),
             (5, "fingerprints hash typed values: forget landing fingerprints of the text-row hash", self._control_v5(schema)),
+            (6, "fingerprints without blind spots: forget landing fingerprints of the folding hash", self._control_v5(schema)),
         ]
         tail = self.control_table_clause()
         return [(v, text, [sql + tail if sql.startswith("CREATE TABLE") else sql for sql in statements])
                 for v, text, statements in migrations]
 
     def _control_v5(self, schema: str) -> list[str]:
-        # Stored by a version that hashed the row's text: the check recomputes them from the landing.
+        # Stored by a version with another row hash (v5: the row's text; v6: the folding typed hash):
+        # the check recomputes them from the landing.
         s = quote_ident(schema)
         return [f"UPDATE {s}.chunks SET land_rows = NULL, land_hash = NULL WHERE land_rows IS NOT NULL"]
 
