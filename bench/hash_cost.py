@@ -1,4 +1,8 @@
-"""What one fingerprint pass costs: the typed-value row hash against the row-text hash it replaced.
+"""What one fingerprint pass costs: the row hash against the two it replaced.
+
+Three row hashes, each summed over every row: the current one (``Dialect.row_hash_expr``: typed
+values, no structural collision), the typed hash before it (pg_catalog's hash functions as they are:
+blind to a numeric's sign, 0 vs NULL and 64-bit folds) and the row-text hash before that.
 
 Runs on the bench source table (``make bench`` or ``BENCH_SCALES=0.1 python bench/run.py``
 fills it), one backend, no parallel workers, each expression summed over every row, best
@@ -20,12 +24,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SOURCE, SRC_DB, dsn  # noqa: E402
 
 from gaussdb_batch.dialects import Column, get_dialect  # noqa: E402
+from gaussdb_batch.dialects.base import base_type  # noqa: E402
 
 
 def _row_text_hash(cols: list[Column], alias: str) -> str:
     """The fingerprint before typed hashing: the row's composite text through hashtext."""
     parts = [f"CAST({alias}.{c.q} AS text)" if c.is_string else f"{alias}.{c.q}" for c in cols]
     return f"hashtext(CAST(ROW({', '.join(parts)}) AS text))"
+
+
+def _folding_typed_hash(cols: list[Column], alias: str) -> str:
+    """The fingerprint before blind spots were closed: pg_catalog's hash per type, NULL as -1."""
+    fns = {"smallint": "hashint4", "integer": "hashint4", "bigint": "hashint8", "numeric": "hash_numeric",
+           "real": "hashfloat8", "double precision": "hashfloat8", "character": "hashbpchar",
+           "character varying": "hashtext", "text": "hashtext"}
+    terms = []
+    for c, w in zip(cols, range(3, 10**6, 2)):
+        base = base_type(c.type_sql)
+        v = f"{alias}.{c.q}"
+        if base in ("date", "timestamp without time zone"):
+            h = f"timestamp_hash(CAST({v} AS timestamp))"
+        else:
+            h = f"{fns.get(base, 'hashtext')}({v if base in fns else f'CAST({v} AS text)'})"
+        terms.append(f"CAST(coalesce({h}, -1) AS bigint) * {w}")
+    return f"hashint8({' + '.join(terms)})"
 
 
 def main() -> None:
@@ -44,6 +66,7 @@ def main() -> None:
         rows = cur.fetchone()[0]
         exprs = {"count only (scan)": "count(*)",
                  "row text (hashtext of ROW::text)": f"sum({_row_text_hash(cols, 't')})",
+                 "folding typed hash (before)": f"sum({_folding_typed_hash(cols, 't')})",
                  "typed values (row_hash_expr)": f"sum({d.row_hash_expr(cols, 't', from_landing=False)})"}
         best: dict[str, float] = {}
         for name, expr in exprs.items():
