@@ -48,7 +48,7 @@ def test_the_run_shows_the_interval_it_loaded_and_its_batch_run(local_stack: Sta
 
     # The scheduler's listener (gaussdb_batch.run_note) writes the run's note when it ends.
     note = wait_until("the DAG run's note", lambda: st.api.run(DAG_ID, run_id).get("note"), timeout=60, interval=1)
-    assert note == f"Loaded 1992-07-01 .. 1992-10-01: batch run {batch_run} (attempt 1) in gaussdb_batch.runs, success"
+    assert note == f"[gaussdb-batch] Loaded 1992-07-01 .. 1992-10-01: batch run {batch_run} (attempt 1) in gaussdb_batch.runs, success"
 
     sign_in(browser, st)
     browser.get(f"{st.base_url}/dags/{DAG_ID}/runs/{run_id}/details")

@@ -295,6 +295,10 @@ class FinalizeOperator(_RunOperator):
         from gaussdb_batch.engine.compensate import finalize_run
 
         summary = finalize_run(self.batch, int(self.run_id))
+        if summary.get("rows_rejected"):
+            self.log.warning("batch=%s run=%s: %s rows quarantined in %s.rejects (see them on the Batches page: "
+                             "Browse > Batches, run %s)", self.spec.name, self.run_id, summary["rows_rejected"],
+                             self.spec.control_schema, self.run_id)
         self._emit_asset_events(context, summary)
         self._result = summary
         return summary
