@@ -35,6 +35,16 @@ class GaussDBDialect(Dialect):
         # Outside B mode no column of ANY primary key or unique index may be in ODKU's SET.
         return self.upsert_style == "on_duplicate_key"
 
+    def distribution_key_sql(self) -> str:
+        """A table's distribution on a distributed cluster: ``pcattnum`` as text ("1 3") and the locator
+        type (H hash, R replication, N round robin); params: schema, table. Only where ``pgxc_class``
+        exists (``distributed``)."""
+        return (
+            "SELECT CAST(x.pcattnum AS text), x.pclocatortype FROM pgxc_class x "
+            "JOIN pg_class c ON c.oid = x.pcrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %(schema)s AND c.relname = %(table)s"
+        )
+
     def distribution_clause(self, cols: Sequence[Column]) -> str:
         if not self.distribute_by:
             return ""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
-from gaussdb_batch.dialects import Column, Dialect
+from gaussdb_batch.dialects import Column, Dialect, GaussDBDialect
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.engine.state import ADHOC, Owner
@@ -82,10 +82,29 @@ class BatchContext:
             rows = self.all(base.unique_columns_sql(), {"schema": self.target.schema, "table": self.target.name},
                             purpose=f"read the unique-index columns of {self.target}")
             unique = [r[0] for r in rows]
-        if self.spec.target.distribute_by:
+        distribute_by = list(self.spec.target.distribute_by)
+        if base.distributed and isinstance(base, GaussDBDialect):
+            distribute_by = self._catalog_distribution_key(base, distribute_by)
+        if distribute_by:
             log.warning("%s: target.distribute_by is experimental: distributed GaussDB targets have not been "
                         "run against a real cluster (see docs/connection.md)", self.spec.name)
-        return base.for_target(self.spec.target.distribute_by, unique)
+        return base.for_target(distribute_by, unique)
+
+    def _catalog_distribution_key(self, base: GaussDBDialect, declared: list[str]) -> list[str]:
+        """The target's distribution key as the cluster's catalog has it (``pgxc_class.pcattnum``); the
+        spec's ``target.distribute_by`` only when the catalog has no entry for the target."""
+        params = {"schema": self.target.schema, "table": self.target.name}
+        rows = self.all(base.distribution_key_sql(), params, purpose=f"read the distribution of {self.target}")
+        if not rows:
+            return declared
+        numbers = {int(n): name for n, name in self.all(base.column_numbers_sql(), params,
+                                                           purpose=f"read the columns of {self.target}")}
+        actual = distribution_columns(str(rows[0][0] or ""), str(rows[0][1] or ""), numbers)
+        if actual != declared:
+            log.warning("%s: the target %s is distributed by %s in the catalog; the spec's target.distribute_by "
+                        "says %s: the catalog's key is used", self.spec.name, self.target, actual or "replication",
+                        declared)
+        return actual
 
     def tx(self, fn: Callable[[Any], T], *, purpose: str) -> T:
         """One transaction on the target, with the hook's retries of transient errors.
@@ -233,6 +252,14 @@ def estimated_rows(reltuples: float, relpages: int, size_bytes: int, block_size:
     reltuples, relpages = float(reltuples or 0), int(relpages or 0)
     density = reltuples / relpages if relpages > 0 and reltuples > 0 else DEFAULT_ROWS_PER_PAGE
     return density * pages
+
+
+def distribution_columns(pcattnum: str, locator_type: str, numbers: dict[int, str]) -> list[str]:
+    """The hash distribution key named by ``pgxc_class`` (``pcattnum`` text such as "1 3", in key order);
+    empty for a replicated or round-robin table."""
+    if locator_type.upper() != "H":
+        return []
+    return [numbers[int(n)] for n in pcattnum.split() if int(n) in numbers]
 
 
 def layout_of(columns: Sequence[Column], landing_rows: Sequence[tuple]) -> bool | None:

@@ -68,6 +68,10 @@ class ServerInfo:
     default_ustore: bool = False
     #: Data nodes in pgxc_node (a distributed GaussDB / DWS cluster; inferred from the catalog).
     distributed: bool = False
+    #: ``FOR UPDATE SKIP LOCKED`` parsed when probed (None: not probed; the release decides).
+    skip_locked: bool | None = None
+    #: The dolphin extension (MySQL behaviour for B databases) is installed.
+    dolphin: bool = False
 
     @property
     def product(self) -> str:
@@ -101,11 +105,14 @@ class ServerInfo:
 
     @property
     def supports_skip_locked(self) -> bool:
-        """``FOR UPDATE SKIP LOCKED``: PostgreSQL, openGauss >= 3.1.0 (absent from gram.y up to 3.0.x),
-        GaussDB kernels of the 503 line and later (inferred). Unknown: assume absent (the claim
-        without it is always correct, only slower)."""
+        """``FOR UPDATE SKIP LOCKED``: what the probe at detection found (a statement with the clause
+        parses, or fails with 42601). Without a probe: PostgreSQL, openGauss >= 3.1.0 (absent from
+        gram.y up to 3.0.x), GaussDB kernels of the 503 line and later (inferred); unknown: absent
+        (the claim without it is always correct, only slower)."""
         if self.family != GAUSSDB:
             return True
+        if self.skip_locked is not None:  # probed: the server's grammar, not a release table, decides
+            return self.skip_locked
         base = self.opengauss_base
         return base is not None and base >= (3, 1)
 
@@ -115,15 +122,43 @@ class ServerInfo:
         return self.compatibility == "A"
 
 
-def _try_scalar(cur: Cursor, sql: str, error: type[Exception]) -> str | None:
+class UnsupportedDialectError(ValueError):
+    """The ``dialect`` extra names SQL the detected server cannot run (a configuration error)."""
+
+
+def refuse_dialect(dialect: str | None, info: ServerInfo, conn_id: str | None = None) -> None:
+    """Refuse ``dialect: postgres`` on a GaussDB / openGauss server: its upserts use ``ON CONFLICT``
+    and the record image operator ``*=``, which openGauss does not have (gram.y, pg_operator.data)."""
+    if dialect == POSTGRES and info.family == GAUSSDB:
+        raise UnsupportedDialectError(
+            f"Connection {conn_id or '?'}: the extra dialect='postgres' is set, but the server is "
+            f"{info.product} {info.version!r} (sql_compatibility {info.compatibility}): the postgres dialect's "
+            "SQL (INSERT ... ON CONFLICT, the *= operator) fails there. Remove the dialect extra (detection "
+            "picks 'gaussdb') or set dialect='gaussdb'."
+        )
+
+
+#: The probe of ``FOR UPDATE SKIP LOCKED``: locks nothing; a syntax error (42601) where the grammar
+#: lacks the clause (openGauss before 3.1.0), any other outcome means the server parses it.
+SKIP_LOCKED_PROBE = "SELECT 1 FOR UPDATE SKIP LOCKED"
+SYNTAX_ERROR = "42601"
+
+
+def _probe(cur: Cursor, sql: str, error: type[Exception]) -> tuple[tuple | None, str | None]:
+    """Run ``sql`` under a savepoint: (its first row, None), or (None, its SQLSTATE or "") when it fails."""
     cur.execute("SAVEPOINT gaussdb_batch_probe")
     try:
         cur.execute(sql)
         row = cur.fetchone()
-    except error:
+    except error as exc:
         cur.execute("ROLLBACK TO SAVEPOINT gaussdb_batch_probe")
-        return None
+        return None, str(getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None) or "")
     cur.execute("RELEASE SAVEPOINT gaussdb_batch_probe")
+    return row, None
+
+
+def _try_scalar(cur: Cursor, sql: str, error: type[Exception]) -> str | None:
+    row, _ = _probe(cur, sql, error)
     return None if row is None or row[0] is None else str(row[0])
 
 
@@ -138,11 +173,13 @@ def probe_server(conn: Connection, error: type[Exception]) -> ServerInfo:
             names = ", ".join(f"'{name}'" for name in OPTIONAL_SETTINGS)
             present = _try_scalar(cur, f"SELECT string_agg(name, ',') FROM pg_settings WHERE name IN ({names})", error)
             is_gauss = og_version is not None or any(m in version_text.lower() for m in _GAUSS_MARKERS)
-            ustore = data_nodes = None
+            ustore = data_nodes = dolphin = None
             if is_gauss:
                 ustore = _try_scalar(cur, "SELECT setting FROM pg_settings WHERE name = 'enable_default_ustore_table'",
                                      error)
                 data_nodes = _try_scalar(cur, "SELECT count(*) FROM pgxc_node WHERE node_type = 'D'", error)
+                dolphin = _try_scalar(cur, "SELECT count(*) FROM pg_extension WHERE extname = 'dolphin'", error)
+            skip_locked = _probe(cur, SKIP_LOCKED_PROBE, error)[1] != SYNTAX_ERROR
     finally:
         conn.rollback()
     info = ServerInfo(
@@ -153,6 +190,8 @@ def probe_server(conn: Connection, error: type[Exception]) -> ServerInfo:
         settings=frozenset(present.split(",")) if present else frozenset(),
         default_ustore=(ustore or "").lower() in ("on", "true", "1"),
         distributed=int(data_nodes or 0) > 0,
+        skip_locked=skip_locked,
+        dolphin=int(dolphin or 0) > 0,
     )
     if info.empty_string_is_null:
         log.warning(

@@ -19,7 +19,7 @@ from more_itertools import chunked
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from gaussdb_batch.hooks.auth import cached_probe, driver_for
 from gaussdb_batch.hooks.dbapi import Connection
-from gaussdb_batch.hooks.detect import ServerInfo, probe_server
+from gaussdb_batch.hooks.detect import GAUSSDB, ServerInfo, probe_server, refuse_dialect
 from gaussdb_batch.hooks.drivers import AUTO, Driver, get_driver
 from gaussdb_batch.hooks.retry import run_with_retries, to_db_error
 from gaussdb_batch.hooks.session import RetryPolicy, SessionSettings
@@ -131,7 +131,9 @@ class GaussDBHook(DbApiHook):
                 conn.gb_dialect = self.settings.dialect
             if self._server_info is None:
                 self._apply(conn, self.settings.universal_plan())
-                self._server_info = probe_server(conn, self.driver.Error)
+                info = probe_server(conn, self.driver.Error)
+                refuse_dialect(self.settings.dialect, info, getattr(self.connection, "conn_id", None))
+                self._server_info = info
                 self._apply(conn, self._optional_plan(self._server_info))
             else:
                 self._apply(conn, self.settings.universal_plan() + self._optional_plan(self._server_info))
@@ -260,8 +262,14 @@ class GaussDBHook(DbApiHook):
                 transient_sqlstates=policy.transient_sqlstates,
             )
         return run_with_retries(
-            fn, purpose=purpose, policy=policy, acquire=self.session, release_after_error=self._release_after_error
+            fn, purpose=purpose, policy=policy, acquire=self.session, release_after_error=self._release_after_error,
+            column_names=self.reports_column_names,
         )
+
+    def reports_column_names(self) -> bool:
+        """Whether the server's error field 'c' is a column name: PostgreSQL's is, GaussDB / openGauss
+        put an internal error code there (decided by the detected family, not the ``dialect`` extra)."""
+        return self._server_info is None or self._server_info.family != GAUSSDB
 
     def run_outside_transaction(self, sql: str, *, purpose: str) -> None:
         """Run one statement in autocommit on the hook's session, with the hook's retries.
@@ -287,7 +295,7 @@ class GaussDBHook(DbApiHook):
                     self._discard_session()
 
         run_with_retries(work, purpose=purpose, policy=self.retry_policy, acquire=acquire,
-                         release_after_error=self._release_after_error)
+                         release_after_error=self._release_after_error, column_names=self.reports_column_names)
 
     # -- DbApiHook overrides: no bound values in logs or errors --------------------------------
     def _run_command(self, cur: Any, sql_statement: str, parameters: Any) -> None:
@@ -296,7 +304,8 @@ class GaussDBHook(DbApiHook):
         try:
             cur.execute(sql_statement, tuple(parameters) if isinstance(parameters, list) else parameters or None)
         except Exception as exc:
-            err = to_db_error(exc, purpose="SQL statement", transient=self.retry_policy.transient_sqlstates)
+            err = to_db_error(exc, purpose="SQL statement", transient=self.retry_policy.transient_sqlstates,
+                              column_names=self.reports_column_names())
             if err is None:
                 raise
             raise err from None
@@ -329,7 +338,8 @@ class GaussDBHook(DbApiHook):
                     cur.executemany(sql, values)
                     conn.commit()
                 except Exception as exc:
-                    err = to_db_error(exc, purpose=f"insert into {ref}", transient=self.retry_policy.transient_sqlstates)
+                    err = to_db_error(exc, purpose=f"insert into {ref}", transient=self.retry_policy.transient_sqlstates,
+                                      column_names=self.reports_column_names())
                     if err is None:
                         raise
                     raise err from None

@@ -56,11 +56,14 @@ def to_db_error(
     purpose: str,
     attempts: int = 1,
     transient: frozenset[str] = DEFAULT_TRANSIENT_SQLSTATES,
+    column_names: bool = True,
 ) -> GaussDBError | None:
     """A classified GaussDBError for a driver exception; None for anything else.
 
     Only SQLSTATE, condition name and object names reach the message: DETAIL lines and
-    class 22 messages quote row values.
+    class 22 messages quote row values. ``column_names=False`` for GaussDB / openGauss servers:
+    they send an internal error code in protocol field 'c' (postgres_ext.h, elog.cpp), which is
+    PostgreSQL's column name field, so drivers report numbers such as 10636 as the column.
     """
     if isinstance(exc, GaussDBError):
         return exc
@@ -75,7 +78,7 @@ def to_db_error(
     diag = driver.diag(exc)
     names = [diag[k] for k in ("schema_name", "table_name") if diag[k]]
     where = ".".join(names) or None
-    for key in ("column_name", "constraint_name"):
+    for key in ("column_name", "constraint_name") if column_names else ("constraint_name",):
         if diag[key]:
             where = f"{where or ''} {key.split('_')[0]} {diag[key]}".strip()
     return error_class(kind)(
@@ -102,8 +105,11 @@ def run_with_retries(
     policy: RetryPolicy,
     acquire: Callable[[], Any],
     release_after_error: Callable[[], None],
+    column_names: Callable[[], bool] = lambda: True,
 ) -> T:
-    """Run ``fn(conn)`` in one transaction on ``acquire()``'s session and commit, retrying transients."""
+    """Run ``fn(conn)`` in one transaction on ``acquire()``'s session and commit, retrying transients.
+
+    ``column_names()`` says whether the server's column field names columns (see to_db_error)."""
     started = time.monotonic()
     attempt = 0
     while True:
@@ -115,7 +121,8 @@ def run_with_retries(
             return result
         except Exception as exc:
             release_after_error()
-            err = to_db_error(exc, purpose=purpose, attempts=attempt, transient=policy.transient_sqlstates)
+            err = to_db_error(exc, purpose=purpose, attempts=attempt, transient=policy.transient_sqlstates,
+                              column_names=column_names())
             if err is None:
                 raise
             if not isinstance(err, TransientDBError):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from gaussdb_batch.hooks.detect import ServerInfo
 from gaussdb_batch.hooks.errors import DataError, PermanentDBError
 from gaussdb_batch.identifiers import IdentifierError
 
@@ -95,6 +96,27 @@ def test_data_errors_are_not_retried(make_hook, driver, table, row, sqlstate, ap
     assert hook.run_in_transaction(lambda conn: _count_conn(conn, table), purpose="count") == 1
     hook.close()
     assert sessions_named(app_name) == 0
+
+
+@pytest.mark.parametrize("family", ["postgres", "gaussdb"])
+def test_errors_name_the_column_only_where_the_server_field_is_a_column(make_hook, driver, table, family):
+    """openGauss sends an internal error code in field 'c' (PostgreSQL's column name): never print it."""
+    hook = make_hook(driver=driver)
+    if family == "gaussdb":  # what detection finds on openGauss (no optional settings to set here)
+        hook._server_info = ServerInfo("gaussdb", "6.0.0", "PG")
+
+    def work(conn) -> None:
+        with conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} (id, note) VALUES (%s, %s)", (5, None))
+
+    with pytest.raises(DataError) as caught:
+        hook.run_in_transaction(work, purpose="load chunk 7")
+    text = str(caught.value)
+    assert "SQLSTATE 23502 not_null_violation on " in text and "items" in text
+    assert ("column note" in text) is (family == "postgres")
+    with pytest.raises(DataError) as caught:
+        hook.run(f"INSERT INTO {table} (id, note) VALUES (6, NULL)")
+    assert ("column note" in str(caught.value)) is (family == "postgres")
 
 
 def _count_conn(conn, table: str) -> int:

@@ -11,6 +11,7 @@ import pytest
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import Connection
 from airflow.sdk.execution_time.context import set_current_context
+from gaussdb_batch.hooks.detect import UnsupportedDialectError
 from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
 
@@ -114,6 +115,60 @@ def test_detects_gaussdb_by_its_probe_function(make_hook, scratch_schema, target
     hook = make_hook(search_path=[scratch_schema])
     assert (hook.server_info.family, hook.server_info.version) == ("gaussdb", "7.0.0-RC2")
     assert hook.dialect_name == "gaussdb"
+
+
+def _looks_like_opengauss(target_dsn, schema: str, *, data_nodes: int = 0) -> None:
+    """What detection reads on openGauss, placed in ``schema`` (the hook's search_path) of PostgreSQL."""
+    import psycopg2
+
+    with psycopg2.connect(target_dsn) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE FUNCTION "{schema}".opengauss_version() RETURNS text LANGUAGE sql AS $$ SELECT \'6.0.0\' $$')
+        cur.execute(f'CREATE TABLE "{schema}".pgxc_node (node_type "char")')
+        cur.execute(f'INSERT INTO "{schema}".pgxc_node SELECT \'D\' FROM generate_series(1, %s)', (data_nodes,))
+    conn.close()
+
+
+def test_the_skip_locked_clause_is_probed_at_detection(make_hook, scratch_schema, target_dsn):
+    assert make_hook().server_info.skip_locked is True  # PostgreSQL parses it
+    _looks_like_opengauss(target_dsn, scratch_schema)
+    hook = make_hook(search_path=[scratch_schema])
+    assert hook.server_info.family == "gaussdb" and hook.server_info.skip_locked is True
+    assert hook.dialect.skip_locked is True
+
+
+def test_the_postgres_dialect_is_refused_on_a_gaussdb_server(make_hook, scratch_schema, target_dsn):
+    _looks_like_opengauss(target_dsn, scratch_schema)
+    hook = make_hook(search_path=[scratch_schema], dialect="postgres")
+    with pytest.raises(UnsupportedDialectError, match=r"dialect='postgres' is set, but the server is opengauss"):
+        hook.get_conn()
+    with pytest.raises(UnsupportedDialectError):
+        _ = hook.dialect
+
+
+def test_a_distributed_target_is_keyed_as_its_catalog_says(make_hook, scratch_schema, target_dsn, caplog):
+    import psycopg2
+
+    from gaussdb_batch.engine.context import BatchContext
+    from gaussdb_batch.engine.spec import parse_spec
+
+    _looks_like_opengauss(target_dsn, scratch_schema, data_nodes=2)
+    with psycopg2.connect(target_dsn) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE TABLE "{scratch_schema}".items (k bigint PRIMARY KEY, region int, note text)')
+        cur.execute(f'CREATE TABLE "{scratch_schema}".pgxc_class (pcrelid oid, pclocatortype "char", pcattnum int2vector)')
+        cur.execute(f'INSERT INTO "{scratch_schema}".pgxc_class SELECT CAST(%s AS regclass), \'H\', '
+                    "CAST('2 1' AS int2vector)", (f'"{scratch_schema}".items',))
+    conn.close()
+    hook = make_hook(search_path=[scratch_schema])
+    assert hook.server_info.distributed and hook.dialect.distributed
+    spec = parse_spec({
+        "name": "items", "schedule": "0 0 * * *", "keys": ["k"],
+        "source": {"conn_id": "gb_target", "table": f"{scratch_schema}.items", "interval_column": "region"},
+        "target": {"conn_id": "gb_target", "table": f"{scratch_schema}.items", "distribute_by": ["k"]},
+    })
+    ctx = BatchContext(spec, hook_factory=lambda conn_id: hook)
+    with caplog.at_level(logging.WARNING):
+        assert ctx.dialect.distribute_by == ["region", "k"]
+    assert "distributed by ['region', 'k'] in the catalog" in caplog.text
 
 
 def test_compatibility_a_logs_a_warning(caplog):

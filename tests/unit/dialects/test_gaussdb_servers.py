@@ -11,7 +11,8 @@ import pytest
 
 from gaussdb_batch.dialects import Column, get_dialect
 from gaussdb_batch.engine.rejects import reject_reason
-from gaussdb_batch.hooks.detect import ServerInfo, parse_release
+from gaussdb_batch.engine.context import distribution_columns
+from gaussdb_batch.hooks.detect import ServerInfo, UnsupportedDialectError, parse_release, refuse_dialect
 from gaussdb_batch.identifiers import TableRef
 
 COLS = [Column("k", "bigint"), Column("code", "character varying(10)", True), Column("v", "text", True)]
@@ -100,3 +101,31 @@ def test_a_mode_labels_the_not_null_rejects_it_causes():
     assert reject_reason(msg, "23502", empty_is_null=False, values={"k": "1", "name": ""}) == msg
     assert reject_reason("value too long", "22001", empty_is_null=True, values={"name": ""}) == "value too long"
     assert "sql_compatibility A" in reject_reason(msg, "23502", empty_is_null=True, values=None)
+
+
+@pytest.mark.parametrize(("version", "probed", "expected"), [
+    ("gaussdb (GaussDB Kernel 502.0.0 build x)", True, True),  # the release table would say no
+    ("3.0.3", True, True),
+    ("6.0.0", False, False),  # a grammar without the clause: 42601 at detection
+    ("6.0.0", None, True),  # not probed: the release decides
+])
+def test_the_skip_locked_probe_decides_over_the_release_table(version, probed, expected):
+    assert ServerInfo("gaussdb", version, "PG", skip_locked=probed).supports_skip_locked is expected
+
+
+def test_the_postgres_dialect_is_refused_on_gaussdb_servers():
+    gauss = ServerInfo("gaussdb", "6.0.0", "B")
+    with pytest.raises(UnsupportedDialectError, match=r"dialect='postgres'.*\*= operator.*dialect='gaussdb'"):
+        refuse_dialect("postgres", gauss, "gb_target")
+    refuse_dialect("gaussdb", gauss)
+    refuse_dialect(None, gauss)
+    refuse_dialect("postgres", ServerInfo("postgres", "PostgreSQL 15.8", None))
+
+
+def test_the_distribution_key_comes_from_pgxc_class_in_its_order():
+    numbers = {1: "k", 2: "code", 3: "v"}
+    assert distribution_columns("3 1", "H", numbers) == ["v", "k"]
+    assert distribution_columns("", "R", numbers) == []  # replicated: no hash key
+    assert distribution_columns("1", "N", numbers) == []
+    sql = get_dialect("gaussdb", distributed=True).distribution_key_sql()
+    assert "pgxc_class" in sql and "pcattnum" in sql and "%(schema)s" in sql and "%(table)s" in sql
