@@ -23,14 +23,21 @@ openGauss server sources (opengauss-mirror/openGauss-server):
 - src/common/interfaces/libpq/fe-auth.cpp (the client side): proof =
   HMAC-SHA256(StoredKey, token) XOR ClientKey, hex-encoded.
 
-What async_gaussdb 0.30.4 actually sends (its protocol/coreproto.pyx and sha256.pyx):
+- src/common/backend/libpq/auth.cpp, ``recv_password_packet``: the password message must
+  be one NUL-terminated string (``strlen(buf.data) + 1 != buf.len`` logs "invalid password
+  packet size" at COMMERROR level and goes on); this server records the same complaint
+  in ``Login.complaints`` and, like the real one, still checks the proof.
+- src/common/backend/utils/misc/guc/guc_security.cpp: ``auth_iteration_count`` defaults
+  to 10000 and ranges over 2048..134217728; auth.cpp sends the role's stored count.
+  ``iterations`` picks the count this server stores and sends (any value, so a client can
+  also be shown one outside the range).
+
+What async_gaussdb 0.30.4 sends by itself (its protocol/coreproto.pyx and sha256.pyx):
 a startup packet with protocol 3.51 and ``client_encoding``, ``user``, ``database`` and
-its ``server_settings``; the proof as 64 hex bytes WITHOUT the NUL terminator
-openGauss's check expects (the server only logs "invalid password packet size" at
-COMMERROR level and goes on, so this server accepts both). It reads the iteration
-count from the request but then always uses 10000 (``if server_iteration:
-server_iteration = DEFAULT_ITERATIONS``), so a server with ``auth_iteration_count``
-other than 10000 refuses it; this server uses openGauss's default, 10000.
+its ``server_settings``; the proof as 64 hex bytes WITHOUT the NUL terminator. It reads
+the iteration count from the request but then always uses 10000 (``if server_iteration:
+server_iteration = DEFAULT_ITERATIONS``), so with any other count its proof is wrong.
+gaussdb_batch.hooks.agdb_login answers the challenge in its place.
 """
 
 from __future__ import annotations
@@ -106,6 +113,10 @@ class Login:
     protocol: tuple[int, int]
     params: dict[str, str]
     ok: bool | None = None
+    #: Password messages received (a client that gives up before answering sent none).
+    password_messages: int = 0
+    #: What openGauss would log at COMMERROR level about this login ("invalid password packet size").
+    complaints: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +128,7 @@ class GaussAuthServer:
     upstream_user: str
     upstream_password: str
     method: str = "sha256"
+    iterations: int = ITERATIONS
     logins: list[Login] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -129,6 +141,8 @@ class GaussAuthServer:
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._salt = os.urandom(32)
+        self._verifier: tuple[bytes, bytes] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> GaussAuthServer:
@@ -209,13 +223,13 @@ class GaussAuthServer:
         login = Login(self.method, (major, minor), params)
         self.logins.append(login)
         if self.method == "sha256":
-            login.ok = self._sha256(client, minor)
+            login.ok = self._sha256(client, minor, login)
         elif self.method == "md5":
-            login.ok = self._md5(client, params.get("user", ""))
+            login.ok = self._md5(client, params.get("user", ""), login)
         else:  # sm3: the request only; nothing in Python answers it
             salt, token = os.urandom(32), os.urandom(4)
             client.sendall(_message(b"R", struct.pack("!ii", AUTH_SM3, SM3_PASSWORD) + salt.hex().encode()
-                                    + token.hex().encode() + struct.pack("!i", ITERATIONS)))  # fmt: skip
+                                    + token.hex().encode() + struct.pack("!i", self.iterations)))  # fmt: skip
             client.recv(1)
             return
         if not login.ok:
@@ -223,29 +237,42 @@ class GaussAuthServer:
             return
         self._relay(client, params)
 
-    def _read_password(self, client: socket.socket) -> bytes:
+    def _read_password(self, client: socket.socket, login: Login) -> bytes:
+        """auth.cpp ``recv_password_packet``: one NUL-terminated string, read as C reads it."""
         kind = _recv_exact(client, 1)
         if kind != b"p":
             raise ConnectionError(f"expected a password message, got {kind!r}")
         length = struct.unpack("!i", _recv_exact(client, 4))[0]
-        return _recv_exact(client, length - 4).rstrip(b"\x00")
+        body = _recv_exact(client, length - 4)
+        login.password_messages += 1
+        text = body.split(b"\x00", 1)[0]  # strlen() of the buffer (StringInfo appends a NUL)
+        if len(text) + 1 != len(body):
+            login.complaints.append("invalid password packet size")
+        return text
 
-    def _sha256(self, client: socket.socket, minor: int) -> bool:
-        salt, token = os.urandom(32), os.urandom(4)
-        stored_key, server_key = sha256_verifier(self.password, salt)
+    def _sha256(self, client: socket.socket, minor: int, login: Login) -> bool:
+        # The salt is stored with the role's password (the same at every login), the token is new.
+        salt, token = self._salt, os.urandom(4)
         payload = struct.pack("!ii", AUTH_SHA256, SHA256_PASSWORD) + salt.hex().encode() + token.hex().encode()
         if minor < GAUSS_BASE:
-            payload += hmac.new(server_key, token, hashlib.sha256).hexdigest().encode()
+            payload += hmac.new(self._stored(salt)[1], token, hashlib.sha256).hexdigest().encode()
         elif minor > GAUSS_BASE:
-            payload += struct.pack("!i", ITERATIONS)
+            payload += struct.pack("!i", self.iterations)
         client.sendall(_message(b"R", payload))
-        proof = self._read_password(client)
-        return sha256_proof_ok(proof.decode("ascii", "replace"), stored_key, token)
+        proof = self._read_password(client, login)
+        return sha256_proof_ok(proof.decode("ascii", "replace"), self._stored(salt)[0], token)
 
-    def _md5(self, client: socket.socket, user: str) -> bool:
+    def _stored(self, salt: bytes) -> tuple[bytes, bytes]:
+        """(StoredKey, ServerKey), derived once as the server stores them when the password is set."""
+        with self._lock:
+            if self._verifier is None:
+                self._verifier = sha256_verifier(self.password, salt, self.iterations)
+            return self._verifier
+
+    def _md5(self, client: socket.socket, user: str, login: Login) -> bool:
         salt = os.urandom(4)
         client.sendall(_message(b"R", struct.pack("!i", AUTH_MD5) + salt))
-        answer = self._read_password(client).decode("ascii", "replace")
+        answer = self._read_password(client, login).decode("ascii", "replace")
         inner = hashlib.md5((self.password + user).encode()).hexdigest()
         return hmac.compare_digest(answer, "md5" + hashlib.md5(inner.encode() + salt).hexdigest())
 

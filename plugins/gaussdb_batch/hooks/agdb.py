@@ -24,6 +24,7 @@ import async_gaussdb
 from async_gaussdb import connect_utils
 from async_gaussdb import exceptions as agx
 
+from gaussdb_batch.hooks import agdb_login
 from gaussdb_batch.hooks.literals import BindError, render
 from gaussdb_batch.hooks.sqltext import shape
 from gaussdb_batch.identifiers import quote_ident
@@ -35,6 +36,8 @@ threadsafety = 1
 paramstyle = "pyformat"
 
 COPY_CHUNK = 64 * 1024
+#: The library's own sha256 answer ignores the server's iteration count: ours replaces it.
+SHA256_LOGIN = agdb_login.install()
 CLOSE_TIMEOUT = 5.0
 CANCEL_TIMEOUT = 10.0
 
@@ -246,6 +249,8 @@ def connect(
         err = translate(exc)
         if err is None:
             raise
+        if err.sqlstate == agdb_login.REFUSED_SQLSTATE and str(err).startswith(agdb_login.REFUSED_PREFIX):
+            raise agdb_login.ChallengeRefused(str(err)) from None  # not a server error: never retried
         raise err from None
     conn = (connection_factory or Connection)(raw, loop)
     if cursor_factory is not None:

@@ -40,13 +40,14 @@ def gauss_server(pg_env):
     """A server asking for ``method`` (sha256 by default) in front of the local PostgreSQL."""
     servers: list[GaussAuthServer] = []
 
-    def start(method: str = "sha256") -> GaussAuthServer:
+    def start(method: str = "sha256", iterations: int = 10000) -> GaussAuthServer:
         server = GaussAuthServer(
             password=GAUSS_PASSWORD,
             upstream=(pg_env["GAUSSDB_BATCH_PG_HOST"], int(pg_env["GAUSSDB_BATCH_PG_PORT"])),
             upstream_user=pg_env["GAUSSDB_BATCH_PG_MD5_USER"],
             upstream_password=pg_env["GAUSSDB_BATCH_PG_PASSWORD"],
             method=method,
+            iterations=iterations,
         ).start()
         servers.append(server)
         return server
@@ -207,3 +208,43 @@ def test_settings_the_server_lacks_are_skipped(make_hook, driver, scratch_schema
     assert hook.server_info.family == "gaussdb"
     assert hook.server_info.settings == {"idle_in_transaction_session_timeout"}
     assert hook.get_first("SHOW idle_in_transaction_session_timeout") == ("1min",)
+
+
+# -- iteration counts and the password message (issue 25, item 7) ---------------------------
+@pytest.mark.parametrize("iterations", [2048, 10000, 100000, 1000000])
+def test_sha256_login_honours_the_servers_iteration_count(gauss_server, hook_at, iterations):
+    """auth_iteration_count may be 2048..134217728; the proof must use the count the server sends."""
+    server = gauss_server(iterations=iterations)
+    hook = hook_at(server.port, driver="async_gaussdb")
+    assert hook.get_first("SELECT 41 + 1") == (42,)
+    [login] = server.logins
+    assert (login.ok, login.password_messages) == (True, 1)
+    assert login.complaints == []  # the proof ends with the NUL auth.cpp expects
+
+
+def test_the_derived_key_is_reused_by_the_next_login(gauss_server, hook_at):
+    """PBKDF2 runs once per process and (password, salt, count): the role's salt does not change."""
+    server = gauss_server(iterations=2_000_000)
+    timings = []
+    for _ in range(2):
+        hook = hook_at(server.port, driver="async_gaussdb")
+        started = time.monotonic()
+        hook.get_conn().close()
+        timings.append(time.monotonic() - started)
+    assert [login.ok for login in server.logins] == [True, True]
+    assert timings[1] < timings[0] / 3, timings
+
+
+@pytest.mark.parametrize("iterations", [1000, 134217729, -1])
+def test_no_proof_is_sent_when_the_count_cannot_be_honoured(gauss_server, hook_at, iterations):
+    """A count openGauss cannot have is refused before answering: no wrong password, no lockout."""
+    from gaussdb_batch.hooks.agdb_login import ChallengeRefused
+
+    server = gauss_server(iterations=iterations)
+    hook = hook_at(server.port, driver="async_gaussdb")
+    started = time.monotonic()
+    with pytest.raises(ChallengeRefused, match=rf"{iterations} PBKDF2 iterations.*auth_iteration_count") as caught:
+        hook.run_in_transaction(lambda conn: None, purpose="connect to gaussdb")
+    assert time.monotonic() - started < 5  # refused at once, never retried
+    assert GAUSS_PASSWORD not in str(caught.value)
+    assert [(login.ok, login.password_messages) for login in server.logins] == [(None, 0)]
