@@ -113,6 +113,8 @@ class Login:
     protocol: tuple[int, int]
     params: dict[str, str]
     ok: bool | None = None
+    #: The client sent an SSLRequest before its startup packet (this server answers 'N').
+    asked_ssl: bool = False
     #: Password messages received (a client that gives up before answering sent none).
     password_messages: int = 0
     #: What openGauss would log at COMMERROR level about this login ("invalid password packet size").
@@ -200,18 +202,21 @@ class GaussAuthServer:
         finally:
             client.close()
 
-    def _read_startup(self, client: socket.socket) -> tuple[int, bytes]:
+    def _read_startup(self, client: socket.socket) -> tuple[int, bytes, bool]:
+        """(request code, body, whether SSL was asked for first); SSL is declined, as without certificates."""
+        asked_ssl = False
         while True:
             length = struct.unpack("!i", _recv_exact(client, 4))[0]
             body = _recv_exact(client, length - 4)
             code = struct.unpack("!i", body[:4])[0]
             if code in (SSL_REQUEST, GSSENC_REQUEST):
+                asked_ssl = asked_ssl or code == SSL_REQUEST
                 client.sendall(b"N")
                 continue
-            return code, body
+            return code, body, asked_ssl
 
     def _session(self, client: socket.socket) -> None:
-        code, body = self._read_startup(client)
+        code, body, asked_ssl = self._read_startup(client)
         if code == CANCEL_REQUEST:
             with socket.create_connection(self.upstream, timeout=5) as up:
                 up.sendall(struct.pack("!i", len(body) + 4) + body)
@@ -220,7 +225,7 @@ class GaussAuthServer:
         major, minor = code >> 16, code & 0xFFFF
         items = body[4:].split(b"\x00")
         params = {items[i].decode(): items[i + 1].decode() for i in range(0, len(items) - 1, 2) if items[i]}
-        login = Login(self.method, (major, minor), params)
+        login = Login(self.method, (major, minor), params, asked_ssl=asked_ssl)
         self.logins.append(login)
         if self.method == "sha256":
             login.ok = self._sha256(client, minor, login)

@@ -7,7 +7,10 @@ password, 13 SM3. Stock libpq answers md5, SCRAM and cleartext; only ``async_gau
 answers sha256; nothing in Python answers SM3 or code 11.
 
 The probe sends a startup packet (protocol 3.51, like openGauss's own clients), reads
-the first request and hangs up without answering: no password leaves the process.
+the first request and hangs up without answering: no password leaves the process. It
+asks for SSL exactly as the drivers do (``effective_sslmode``: the ``sslmode`` extra, else
+libpq's default ``prefer``), because pg_hba.conf may ask ``hostssl`` and ``host`` sessions
+for different exchanges; the hook hands the same sslmode to the driver it picks.
 openGauss counts only wrong passwords towards an account lock, not a client leaving
 (auth.cpp, ``status != STATUS_EOF``), but it may write an audit record per probe; the
 answer is cached per process and server, and a fixed ``driver`` extra skips the probe.
@@ -15,6 +18,7 @@ answer is cached per process and server, and a fixed ``driver`` extra skips the 
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import struct
@@ -94,14 +98,32 @@ def _classify(code: int, payload: bytes) -> AuthProbe:
     return AuthProbe("other", code)
 
 
+def effective_sslmode(sslmode: str | None) -> str:
+    """The sslmode a session uses: the given one, else ``PGSSLMODE``, else libpq's default ``prefer``."""
+    return sslmode or os.environ.get("PGSSLMODE") or "prefer"
+
+
 def probe_auth(
     host: str, port: int, user: str, dbname: str, *, timeout: float = 10.0, sslmode: str | None = None
 ) -> AuthProbe:
-    """The first authentication request ``host:port`` sends ``user``; never sends a password."""
+    """The first authentication request ``host:port`` sends ``user``; never sends a password.
+
+    ``sslmode`` as the session's (None: ``effective_sslmode``): SSL is asked for unless it is
+    ``disable`` or ``allow``; with ``prefer``, a server that refuses the SSL session in
+    pg_hba.conf (28000) is asked again without SSL, as libpq and async_gaussdb do.
+    """
+    mode = effective_sslmode(sslmode)
+    found = _probe_once(host, port, user, dbname, timeout=timeout, use_ssl=mode not in ("disable", "allow"))
+    if mode == "prefer" and found.method == "error" and found.detail.startswith("SQLSTATE 28000"):
+        found = _probe_once(host, port, user, dbname, timeout=timeout, use_ssl=False)
+    return found
+
+
+def _probe_once(host: str, port: int, user: str, dbname: str, *, timeout: float, use_ssl: bool) -> AuthProbe:
     raw = socket.create_connection((host, port), timeout=timeout)
     sock: socket.socket | ssl.SSLSocket = raw
     try:
-        if sslmode not in (None, "", "disable", "allow"):
+        if use_ssl:
             raw.sendall(struct.pack("!ii", 8, SSL_REQUEST))
             if _read_exact(raw, 1) == b"S":
                 context = ssl.create_default_context()
@@ -141,7 +163,7 @@ _lock = threading.Lock()
 
 def cached_probe(host: str, port: int, user: str, dbname: str, *, timeout: float, sslmode: str | None) -> AuthProbe:
     """``probe_auth`` once per process and (server, user, database, sslmode)."""
-    key = (host, port, user, dbname, sslmode)
+    key = (host, port, user, dbname, effective_sslmode(sslmode))
     with _lock:
         found = _cache.get(key)
     if found is None:

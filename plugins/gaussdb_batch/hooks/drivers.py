@@ -280,7 +280,12 @@ class AsyncGaussDBDriver(Driver):
     def connect(self, params: dict[str, Any]) -> Any:
         from urllib.parse import urlencode
 
+        from gaussdb_batch.hooks.auth import effective_sslmode
+
         ssl_params = {k: params[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl") if k in params}
+        # libpq's choice (PGSSLMODE, else prefer), which driver auto's probe made too; the
+        # library alone would read its own GAUSSDBSSLMODE.
+        ssl_params["sslmode"] = effective_sslmode(params.get("sslmode"))
         return self.module.connect(
             host=params.get("host"),
             port=params.get("port"),

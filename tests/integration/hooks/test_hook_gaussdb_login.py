@@ -248,3 +248,18 @@ def test_no_proof_is_sent_when_the_count_cannot_be_honoured(gauss_server, hook_a
     assert time.monotonic() - started < 5  # refused at once, never retried
     assert GAUSS_PASSWORD not in str(caught.value)
     assert [(login.ok, login.password_messages) for login in server.logins] == [(None, 0)]
+
+
+@pytest.mark.parametrize(("sslmode", "asked"), [(None, True), ("prefer", True), ("disable", False)])
+@pytest.mark.parametrize("method", ["sha256", "md5"])
+def test_driver_auto_probes_with_the_ssl_choice_of_the_driver(gauss_server, hook_at, monkeypatch, sslmode, asked,
+                                                              method):  # fmt: skip
+    """pg_hba.conf may answer SSL and plain sessions differently: the probe asks as the driver does."""
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+    monkeypatch.delenv("GAUSSDBSSLMODE", raising=False)
+    server = gauss_server(method)
+    hook = hook_at(server.port, **({"sslmode": sslmode} if sslmode else {}))
+    assert hook.get_first("SELECT 1") == (1,)
+    probe, session = server.logins
+    assert probe.ok is None and session.ok is True
+    assert (probe.asked_ssl, session.asked_ssl) == (asked, asked)
