@@ -189,6 +189,14 @@ def test_the_page_shows_a_run_in_progress_then_finished(ui_stack: Stack, browser
     browser.switch_to.default_content()
     browser.save_screenshot(str(SCREENSHOTS / "batches_done.png"))
 
+    # Airflow's iframe is sandboxed without allow-top-navigation: a click on the page's
+    # "DAG run" link must still open the DAG run in the Airflow window.
+    browser.switch_to.frame(frame)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=dag-run-link]").click()
+    browser.switch_to.default_content()
+    wait_until("the DAG run link to open the DAG run in the Airflow window",
+               lambda: f"/dags/{BATCH}/runs/{dag_run}" in browser.current_url, timeout=30, interval=0.5)
+
 
 def test_rejects_are_paged_and_row_values_need_edit_rights(ui_stack: Stack):
     st = ui_stack
