@@ -45,3 +45,16 @@ def test_importing_the_plugin_leaves_the_api_server_modules_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == ["gaussdb_batch.ui", "gaussdb_batch.ui.plugin"], loaded
+
+
+def test_a_rolled_back_run_links_its_rollback_as_such_not_as_its_dag_run():
+    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.ui.app import _links
+
+    spec = parse_spec({"name": "orders", "schedule": None, "start_date": "2026-01-01",
+                       "source": {"conn_id": "s", "table": "a.b", "interval_column": "d"},
+                       "target": {"conn_id": "t", "table": "a.b"}, "keys": ["k"]}, origin="test")
+    loaded = _links(spec, {"owner_dag_id": "orders", "dag_run_id": "manual__1", "succeeded": True})
+    assert loaded["dag_run"] == "dags/orders/runs/manual__1" and loaded["rolled_back_by"] is None
+    undone = _links(spec, {"owner_dag_id": "orders__rollback", "dag_run_id": "manual__2", "succeeded": False})
+    assert undone["dag_run"] is None and undone["rolled_back_by"] == "dags/orders__rollback/runs/manual__2"

@@ -137,11 +137,19 @@ def _run_of(ctx: BatchContext, spec: BatchSpec, run_id: int) -> dict:
 
 
 def _links(spec: BatchSpec, run: dict) -> dict[str, str | None]:
+    """Links into Airflow: the DAG, the DAG run that owns the run, and the rollback DAG.
+
+    A manual rollback takes the run over, so its owner is then the rollback's DAG run: that link
+    is ``rolled_back_by``, never the run's "DAG run".
+    """
     dag_run = run.get("dag_run_id")
     owner = run.get("owner_dag_id") or spec.dag_id
+    link = f"dags/{owner}/runs/{quote(dag_run, safe='')}" if dag_run else None
+    rolled_back = owner == f"{spec.dag_id}__rollback"
     return {
         "dag": f"dags/{spec.dag_id}",
-        "dag_run": f"dags/{owner}/runs/{quote(dag_run, safe='')}" if dag_run else None,
+        "dag_run": None if rolled_back else link,
+        "rolled_back_by": link if rolled_back else None,
         # The rollback DAG's page (trigger it with param run_id); only a finished run can be rolled back.
         "rollback": f"dags/{spec.dag_id}__rollback" if run.get("succeeded") else None,
     }
