@@ -128,14 +128,34 @@ def _purge_interval(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
     cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
     run = cur.fetchone()
     params = {"run_id": run_id, "chunk_no": PURGE_CHUNK, "start": run[2], "end": run[3]}
-    ic = ctx.spec.target.interval_column
-    landing = ctx.landing(run_id)
-    cur.execute(d.capture_purge_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns, ic), params)
-    cur.execute(d.purge_interval_sql(ctx.target, landing, ctx.key_columns, ic), params)
+    for stmt in purge_statements(ctx, run_id):
+        cur.execute(stmt, params)
     deleted = max(cur.rowcount or 0, 0)
     log.info("batch=%s run=%s chunk=0: deleted %s rows of the interval that vanished at the source",
              ctx.spec.name, run_id, deleted)
     return deleted
+
+
+def plan_chunk(cur: Cursor, ctx: BatchContext, chunk_no: int, rows: int) -> None:
+    """The plan settings of one chunk transaction.
+
+    A chunk of landed rows is sized (``BatchContext.size_plans``: index probes per landed row while
+    it is a small share of the target). The purge chunk of delete_insert (seq 0..0) is not: it
+    compares the interval's whole target rows with the whole landing, which has no index on the
+    keys, so per-row plans would scan the landing once per target row (quadratic); it runs with
+    the planner free to hash the landing once (an anti join).
+    """
+    if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
+        cur.execute(ctx.dialect.chunk_plan_settings_sql(pinned=False))
+    else:
+        ctx.size_plans(cur, rows)
+
+
+def purge_statements(ctx: BatchContext, run_id: int) -> list[str]:
+    """delete_insert's purge: journal, then delete, the interval's target rows that vanished at the source."""
+    d, landing, ic = ctx.landing_dialect(run_id), ctx.landing(run_id), ctx.spec.target.interval_column
+    return [d.capture_purge_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns, ic),
+            d.purge_interval_sql(ctx.target, landing, ctx.key_columns, ic)]
 
 
 def _store_rejects(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, rejects: _Rejects) -> None:
@@ -164,7 +184,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             if chunk is None:
                 return None
             chunk_no, lo, hi = chunk.chunk_no, chunk.seq_lo, chunk.seq_hi
-            ctx.size_plans(cur, hi - lo + 1)
+            plan_chunk(cur, ctx, chunk_no, hi - lo + 1)
             t0 = time.monotonic()
             rejects = _Rejects()
             reload = False
