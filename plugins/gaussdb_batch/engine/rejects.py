@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Collection
 from typing import Any
 
 from gaussdb_batch.engine.context import BatchContext
@@ -11,18 +13,33 @@ from gaussdb_batch.hooks.dbapi import Cursor
 
 #: SQLSTATE not_null_violation.
 NOT_NULL_VIOLATION = "23502"
-A_MODE_NOTE = ("; the target runs in sql_compatibility A, where an empty string is stored as NULL, "
-               "so '' cannot go into a NOT NULL column")
+A_MODE_NOTE = ("; possibly A mode: the target runs in sql_compatibility A, where an empty string is stored as "
+               "NULL, so a source value '' cannot go into a NOT NULL column (the landed row shows NULL either way)")
+_NOT_NULL_COLUMN = re.compile(r'null value in column "((?:[^"]|"")+)"')
 
 
-def reject_reason(message: str, sqlstate: str, *, empty_is_null: bool, values: dict[str, Any] | None) -> str:
-    """The reason stored with a reject: the server's message, plus what A mode did when it caused it
-    (a NOT NULL violation of a row that holds an empty string, or whose values are unknown)."""
+def reject_reason(message: str, sqlstate: str, *, empty_is_null: bool, values: dict[str, Any] | None,
+                  string_columns: Collection[str] = ()) -> str:
+    """The reason stored with a reject: the server's message, plus what A mode may have done.
+
+    In A mode '' is NULL from the moment it is landed, so the landed row cannot tell a source ''
+    from a source NULL: every NOT NULL violation of a string column is labelled "possibly A mode".
+    The column comes from the message (``null value in column "c"``; never from the error's column
+    field, an internal code on openGauss). When the message names no column, the label is given
+    when the row has a NULL or '' string value, or when its values are unknown. A NOT NULL
+    violation of a column that is not a string, another mode or another error: the message as is.
+    """
     if sqlstate != NOT_NULL_VIOLATION or not empty_is_null:
         return message
-    if values is not None and not any(v == "" for v in values.values()):
-        return message
-    return message + A_MODE_NOTE
+    named = _NOT_NULL_COLUMN.search(message)
+    strings = set(string_columns)
+    if named is not None and strings:
+        cause = named.group(1).replace('""', '"') in strings
+    elif values is not None:
+        cause = any(v is None or v == "" for c, v in values.items() if not strings or c in strings)
+    else:
+        cause = True
+    return message + A_MODE_NOTE if cause else message
 
 
 def insert_reject(cur: Cursor, ctx: BatchContext, run_id: int, *, stage: str, seq: int | None, sqlstate: str,
@@ -35,7 +52,8 @@ def insert_reject(cur: Cursor, ctx: BatchContext, run_id: int, *, stage: str, se
     cur.execute(ctx.dialect.insert_reject_sql(ctx.schema), {
         "run_id": run_id, "chunk_no": chunk_no, "seq": seq, "stage": stage, "key_text": key_text,
         "row_text": row_text, "sqlstate": sqlstate,
-        "message": reject_reason(message, sqlstate, empty_is_null=ctx.dialect.empty_is_null, values=values)})
+        "message": reject_reason(message, sqlstate, empty_is_null=ctx.dialect.empty_is_null, values=values,
+                                 string_columns=[c.name for c in ctx.columns if c.is_string])})
 
 
 def count_rejects(ctx: BatchContext, run_id: int) -> int:

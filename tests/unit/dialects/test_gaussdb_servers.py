@@ -93,14 +93,25 @@ def test_kernel_lines_map_to_the_opengauss_release_they_build_on(version, produc
 
 
 def test_a_mode_labels_the_not_null_rejects_it_causes():
+    """In A mode the landed row already holds NULL where the source had '': the label cannot wait for a ''."""
     msg = 'null value in column "name" violates not-null constraint'
-    labelled = reject_reason(msg, "23502", empty_is_null=True, values={"k": "1", "name": ""})
-    assert labelled.startswith(msg) and "sql_compatibility A" in labelled and "''" in labelled
-    # A real NULL, another mode, or another error keeps the server's message as it is.
-    assert reject_reason(msg, "23502", empty_is_null=True, values={"k": "1", "name": None}) == msg
-    assert reject_reason(msg, "23502", empty_is_null=False, values={"k": "1", "name": ""}) == msg
+    strings = ["name", "code"]
+    landed = {"k": "1", "name": None}  # what a text landing holds in A mode for a source ''
+    labelled = reject_reason(msg, "23502", empty_is_null=True, values=landed, string_columns=strings)
+    assert labelled.startswith(msg) and "possibly A mode" in labelled and "sql_compatibility A" in labelled
+    pg15 = 'null value in column "name" of relation "items" violates not-null constraint'
+    assert "possibly A mode" in reject_reason(pg15, "23502", empty_is_null=True, values=None, string_columns=strings)
+    # no column in the message: a NULL or '' string value of the row, or unknown values
+    assert "possibly A mode" in reject_reason("violates not-null", "23502", empty_is_null=True,
+                                              values={"k": "1", "name": ""}, string_columns=strings)
+    assert "possibly A mode" in reject_reason("violates not-null", "23502", empty_is_null=True, values=None)
+    # a non-string column, another mode, another error: the server's message as it is
+    other = 'null value in column "k" violates not-null constraint'
+    assert reject_reason(other, "23502", empty_is_null=True, values={"k": None}, string_columns=strings) == other
+    assert reject_reason("violates not-null", "23502", empty_is_null=True, values={"k": None, "name": "x"},
+                         string_columns=strings) == "violates not-null"
+    assert reject_reason(msg, "23502", empty_is_null=False, values=landed, string_columns=strings) == msg
     assert reject_reason("value too long", "22001", empty_is_null=True, values={"name": ""}) == "value too long"
-    assert "sql_compatibility A" in reject_reason(msg, "23502", empty_is_null=True, values=None)
 
 
 @pytest.mark.parametrize(("version", "probed", "expected"), [
