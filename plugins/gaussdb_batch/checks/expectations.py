@@ -19,7 +19,12 @@ and ``meta``.
 
 The suite runs in an ephemeral GX context against a SQL datasource on the target
 database; the batch is a query asset selecting the target rows the run loaded
-(``Dialect.run_rows_query``), so GX computes its metrics in the database. Every
+(``Dialect.run_rows_query``), so GX computes its metrics in the database and memory does
+not grow with the run. GX's SQLAlchemy engine gets every connection from the target hook
+(gaussdb_batch.hooks.sqla): the hook's driver answers the server's login (sha256 through
+``async_gaussdb``, which libpq cannot) and its session settings apply to GX's queries.
+A login the server refuses (28P01, 28000, an exchange no driver answers) is a permanent
+error; an unreachable server a transient one. Every
 validation is stored in the control schema's ``quality_results`` (a JSON summary:
 counts and, per expectation, the aggregates GX observed; never unexpected row values)
 and logged. Bad shapes (unknown expectation type, bad kwargs, unknown column) raise a
@@ -34,6 +39,7 @@ import difflib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -117,20 +123,26 @@ def _build_expectations(batch: str, suite: SuiteSpec) -> list[Any]:
     return built
 
 
-def _sqlalchemy_target(ctx: BatchContext) -> tuple[str, dict[str, Any]]:
-    """(URL, connect_args) of the target for SQLAlchemy; the URL holds the password: never log it."""
-    from sqlalchemy.engine import URL
+def _open_target(ctx: BatchContext, suite: SuiteSpec, run_id: int) -> Any:
+    """A session of the target hook for GX; a refused login is permanent, anything else transient."""
+    from gaussdb_batch.hooks.errors import TransientDBError
+    from gaussdb_batch.hooks.retry import to_db_error
 
-    params = dict(ctx.target_hook.connect_params())  # the hook's session settings travel in connect_args
-    url = URL.create(
-        "postgresql+psycopg2",
-        username=params.pop("user", None),
-        password=params.pop("password", None),
-        host=params.pop("host", None),
-        port=params.pop("port", None),
-        database=params.pop("dbname", None),
-    )
-    return url.render_as_string(hide_password=False), params
+    hook = ctx.target_hook
+    purpose = f"expectation suite {suite.name!r}: connect to the target"
+    try:
+        return hook.get_conn()
+    except Exception as exc:
+        err = to_db_error(exc, purpose=purpose, transient=hook.retry_policy.transient_sqlstates)
+        text = str(err if err is not None else exc).strip().splitlines()[0][:400]
+        if err is not None and err.sqlstate is None:  # a client-side refusal (libpq: "SASL ..."): say which
+            said = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            text += f" The driver said: {said[-1][:300]}" if said else ""
+        if isinstance(err, TransientDBError):
+            raise TransientBatchError(ctx.spec.name, text, run_id=run_id) from None
+        # 28P01 / 28000, an exchange no driver answers, a refused challenge: retrying locks accounts.
+        raise PermanentBatchError(ctx.spec.name, text if err is not None else f"{purpose} failed: {text}",
+                                  run_id=run_id) from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -224,16 +236,26 @@ def _run_gx(ctx: BatchContext, gx: Any, suite: SuiteSpec, run_id: int) -> list[M
     )
     expectations = _build_expectations(ctx.spec.name, suite)  # needs a current context
     query = ctx.dialect.run_rows_query(ctx.schema, ctx.target, ctx.landing(run_id), ctx.key_columns, run_id)
-    url, connect_args = _sqlalchemy_target(ctx)
-    try:
-        datasource = context.data_sources.add_postgres(
-            name="target", connection_string=url, kwargs={"connect_args": connect_args}
-        )
-    except Exception as exc:  # GX's TestConnectionError: the message names host and user, never the password
-        raise TransientBatchError(
-            ctx.spec.name, f"expectation suite {suite.name!r}: cannot connect to the target: "
-                           f"{str(exc).strip().splitlines()[0][:300]}", run_id=run_id
-        ) from None
+    from gaussdb_batch.hooks.sqla import hook_engine_url
+
+    first = [_open_target(ctx, suite, run_id)]  # GX's first connection: login errors are classified here
+
+    def creator() -> Any:
+        return first.pop() if first else ctx.target_hook.get_conn()
+
+    with warnings.catch_warnings():  # GX suggests its postgres datasource, which takes libpq URLs only
+        warnings.simplefilter("ignore")
+        try:
+            datasource = context.data_sources.add_sql(
+                name="target", connection_string=hook_engine_url(ctx.target_hook), kwargs={"creator": creator}
+            )
+        except Exception as exc:  # GX's TestConnectionError; the URL holds no credentials
+            for conn in first:
+                conn.close()
+            raise TransientBatchError(
+                ctx.spec.name, f"expectation suite {suite.name!r}: cannot connect to the target: "
+                               f"{str(exc).strip().splitlines()[0][:300]}", run_id=run_id
+            ) from None
     try:
         asset = datasource.add_query_asset(name=f"run_{int(run_id)}", query=query)
         batch = asset.add_batch_definition_whole_table("loaded_rows").get_batch()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 
 import psycopg2
@@ -211,6 +212,98 @@ def test_bad_shapes_fail_before_any_query_naming_the_field(make_ctx, orders, tar
     with psycopg2.connect(target_dsn) as c, c.cursor() as cur:
         cur.execute("SELECT to_regclass(%s)", (f'"{schemas["control"]}".quality_results',))
         assert cur.fetchone()[0] is None
+
+
+# ------------------------------------------------------------------- logging in as the hook does
+GAUSS_PASSWORD = "Gauss_Pw#2024"
+
+
+@pytest.fixture
+def sha256_target(pg_env, monkeypatch):
+    """Connection gb_gauss: the target database behind a server asking for openGauss's sha256 exchange.
+
+    Its extras are gb_target's (dialect, search_path) without a fixed driver: auto picks the one
+    that answers the login. Returns (server, set_conn(**changes)).
+    """
+    from tests.gauss_auth_server import GaussAuthServer
+
+    server = GaussAuthServer(
+        password=GAUSS_PASSWORD,
+        upstream=(pg_env["GAUSSDB_BATCH_PG_HOST"], int(pg_env["GAUSSDB_BATCH_PG_PORT"])),
+        upstream_user=pg_env["GAUSSDB_BATCH_PG_MD5_USER"],
+        upstream_password=pg_env["GAUSSDB_BATCH_PG_PASSWORD"],
+        iterations=4096,
+    ).start()
+
+    def set_conn(**changes) -> None:
+        import os
+
+        conn = json.loads(os.environ["AIRFLOW_CONN_GB_TARGET"])
+        extra = {k: v for k, v in conn["extra"].items() if k != "driver"}
+        extra.update({"retry_initial_delay": 0.05, "retry_max_delay": 0.2}, **changes.pop("extra", {}))
+        conn.update(host="127.0.0.1", port=server.port, login="gaussdb", password=GAUSS_PASSWORD, extra=extra)
+        conn.update(changes)
+        monkeypatch.setenv("AIRFLOW_CONN_GB_GAUSS", json.dumps(conn))
+
+    set_conn()
+    yield server, set_conn
+    server.stop()
+
+
+def test_a_suite_logs_in_through_the_hooks_driver_and_session(make_ctx, orders, source_dsn, sha256_target):
+    """libpq cannot answer sha256: the suite must use the hook's driver, login and session settings."""
+    from gaussdb_batch.hooks import auth, observe
+
+    server, _ = sha256_target
+    _ctx, run_id = _loaded_run(make_ctx, orders, source_dsn)
+    auth.reset_cache()
+    ctx = make_ctx(target={"conn_id": "gb_gauss"})
+    seen: list[tuple[str, str]] = []
+
+    def watch(sql_text: str, dialect_name: str, *_: object) -> None:
+        seen.append((sql_text, dialect_name))
+
+    observe.add_statement_observer(watch)
+    try:
+        outcome = validate_run(ctx, run_id, [NOT_NULL, ROW_COUNT, PRICE_IMPOSSIBLE])
+    finally:
+        observe.remove_statement_observer(watch)
+
+    assert outcome.failed == ["expect_column_values_to_be_between(o_totalprice)"]
+    by_name = {e["expectation"]: e for e in outcome.summary["expectations"]}
+    assert by_name["expect_table_row_count_to_equal"]["observed"]["observed_value"] == RUN_ROWS
+    assert ctx.target_hook.driver.name == "async_gaussdb"
+    assert server.logins and all(login.ok in (True, None) for login in server.logins)
+    assert all(login.complaints == [] for login in server.logins)
+    # GX's own queries ran on the hook's sessions (its cursors report them, tagged with its dialect).
+    gx_queries = [sql for sql, _ in seen if "o_totalprice" in sql and "quality_results" not in sql]
+    assert gx_queries and {d for _, d in seen} == {ctx.target_hook.dialect_name}
+
+
+@pytest.mark.parametrize("case", ["wrong_password", "libpq_driver_on_sha256"])
+def test_a_refused_login_fails_the_suite_at_once_as_permanent(make_ctx, orders, source_dsn, sha256_target, case):
+    from gaussdb_batch.hooks import auth
+
+    server, set_conn = sha256_target
+    _ctx, run_id = _loaded_run(make_ctx, orders, source_dsn)
+    ctx = make_ctx(target={"conn_id": "gb_gauss"})
+    ctx.columns  # read the target's columns through a working login first  # noqa: B018
+    auth.reset_cache()
+    ctx.close()
+    set_conn(**({"password": "Not-The-Pw#7731"} if case == "wrong_password" else {"extra": {"driver": "psycopg2"}}))
+    del ctx.__dict__["target_hook"]  # the next hook reads the changed connection
+    logins_before = len(server.logins)
+    started = time.monotonic()
+    with pytest.raises(PermanentBatchError, match=r"expectation suite .*connect to the target") as caught:
+        validate_run(ctx, run_id, [NOT_NULL])
+    assert time.monotonic() - started < 10
+    assert "Not-The-Pw#7731" not in str(caught.value) and GAUSS_PASSWORD not in str(caught.value)
+    if case == "wrong_password":
+        assert "28P01" in str(caught.value)
+        answered = [login.ok for login in server.logins[logins_before:] if login.password_messages]
+        assert answered == [False]  # one try (driver auto's probe sends none): no lockout by retries
+    else:
+        assert "SASL" in str(caught.value) or "authentication" in str(caught.value)
 
 
 # ------------------------------------------------------------------------------ the DAG
