@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import os
 
 import psycopg2
 import pytest
@@ -24,7 +25,8 @@ from hypothesis import strategies as st
 from gaussdb_batch.dialects import Column, get_dialect
 from tests.integration.opengauss_semantics import SEARCH_PATH, install
 
-EXAMPLES = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+#: Examples per type and mode; ``GB_FINGERPRINT_EXAMPLES=2000`` for a longer search.
+EXAMPLES = settings(max_examples=int(os.environ.get("GB_FINGERPRINT_EXAMPLES", "80")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 UTC = dt.timezone.utc
 
 _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
@@ -46,7 +48,7 @@ def _strings(max_size: int | None = None) -> st.SearchStrategy:
 def _ints(lo: int, hi: int) -> st.SearchStrategy:
     v = st.integers(lo, hi)
     near = v.flatmap(lambda x: st.sampled_from([
-        (x, -x if lo <= -x <= hi else 0), (x, None), (0, None), (x, x ^ 1),
+        (x, -x if lo <= -x <= hi else 0), (x, None), (0, None), (x, x ^ 1), (hi, lo), (x, ~x),
         (x, (2**32 + (x ^ 1)) if hi > 2**32 and lo <= 2**32 + (x ^ 1) <= hi else x + 1 if x < hi else x - 1),
     ]))
     return st.one_of(st.tuples(v, v), near)

@@ -96,7 +96,7 @@ def test_text_landing_fingerprint_casts_every_value_to_the_target_type_first(gau
     # 'ab ' landed as text for a char(5) column must hash as the target's 'ab   ' does.
     k, name, price = 'CAST(s."k" AS bigint)', 'CAST(s."name" AS character varying(10))', 'CAST(s."price" AS numeric(5,2))'
     assert gauss.row_hash_expr(COLS, "s", from_landing=True) == (
-        f'hashint8((CASE WHEN {k} IS NULL THEN -34359738368 ELSE (CAST(hashint8({k}) AS bigint) + '
+        f'hashint8((CASE WHEN {k} IS NULL THEN -34359738368 ELSE (2 * CAST(hashint8({k}) AS bigint) + '
         f'hashint4(CAST({k} >> 32 AS integer))) END) * 3 + '
         f'(CASE WHEN {name} IS NULL THEN -34359738368 ELSE '
         f'hashtext(textcat(CAST({name} AS text) COLLATE "C", \'.\')) END) * 5 + '
