@@ -1,7 +1,17 @@
 -- TPC-H orders and lineitem: the demo's source tables and its GaussDB target tables.
 -- Valid in the GaussDB / openGauss subset. The demo creates them in the source database
 -- (loaded with tpchgen-cli data) and in the target database (empty until the batches run).
-CREATE SCHEMA IF NOT EXISTS tpch;
+-- Not CREATE SCHEMA IF NOT EXISTS: in an openGauss B-compatibility database that form makes a
+-- binary-collation schema, where every char/varchar column then fails with 0A000 (measured on
+-- openGauss 6.0.0). A plain CREATE SCHEMA takes the database's collation; DO runs it only when
+-- the schema is missing (PostgreSQL and every openGauss mode have DO).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tpch') THEN
+        EXECUTE 'CREATE SCHEMA tpch';
+    END IF;
+END
+$$;
 
 CREATE TABLE IF NOT EXISTS tpch.orders (
     o_orderkey      bigint        NOT NULL PRIMARY KEY,

@@ -13,8 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gaussdb_batch.dialects.base import Column, Dialect
+from gaussdb_batch.dialects.base import Column, Dialect, base_type
 from gaussdb_batch.identifiers import TableRef, quote_ident
+
+
+_SPACE, _SIGN = "[[:space:]]*", "[-+]?"
+_DECIMAL = "([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?"
+_NAN, _INF = "[Nn][Aa][Nn]", "[Ii][Nn][Ff]([Ii][Nn][Ii][Tt][Yy])?"
+#: Base type -> a POSIX regular expression of the text its input function accepts on PostgreSQL
+#: (no hex / underscores: openGauss and PostgreSQL 15 refuse them too).
+NUMBER_PATTERNS = {
+    **dict.fromkeys(("smallint", "integer", "bigint"), f"^{_SPACE}{_SIGN}[0-9]+{_SPACE}$"),
+    **dict.fromkeys(("numeric", "decimal"), f"^{_SPACE}({_SIGN}{_DECIMAL}|{_NAN}){_SPACE}$"),
+    **dict.fromkeys(("real", "double precision"), f"^{_SPACE}({_SIGN}{_DECIMAL}|{_NAN}|{_SIGN}{_INF}){_SPACE}$"),
+}
+#: What a row failing the number check is rejected with (SQLSTATE, message), in place of the regular
+#: expression's error.
+NUMBER_CHECK = ("22P02", "invalid input syntax for a number column: the database runs in sql_compatibility B, "
+                         "which casts such text to 0 without an error, so the text is checked before the cast")
+INVALID_REGULAR_EXPRESSION = "2201B"
 
 
 class GaussDBDialect(Dialect):
@@ -24,11 +41,36 @@ class GaussDBDialect(Dialect):
     #: A-mode databases store '' as NULL; the hook turns this on when it detects mode A.
     empty_is_null = False
 
-    def __init__(self, *, upsert_style: str = "merge", **kwargs):
+    def __init__(self, *, upsert_style: str = "merge", check_numbers: bool = False, **kwargs):
         super().__init__(**kwargs)
         if upsert_style not in ("merge", "on_duplicate_key"):
             raise ValueError(f"upsert_style must be 'merge' or 'on_duplicate_key', got {upsert_style!r}")
         self.upsert_style = upsert_style
+        #: Text must be checked before it is cast to a number: in sql_compatibility B (without dolphin's
+        #: strict mode) ``CAST('abc' AS integer)`` is 0 and ``'12x'`` is 12, no error (numutils.cpp).
+        self.check_numbers = check_numbers
+
+    def number_pattern(self, col: Column) -> str | None:
+        """The text a number column's type accepts (PostgreSQL's input syntax), when it must be checked."""
+        return NUMBER_PATTERNS.get(base_type(col.type_sql)) if self.check_numbers and not col.is_string else None
+
+    def lands_typed(self, cols: Sequence[Column]) -> bool:
+        """Whether a landing may take the target's types: not when a number column's text must be
+        checked (a typed landing's COPY would cast bad text to 0 without an error)."""
+        return not any(self.number_pattern(c) for c in cols)
+
+    def cast_expr(self, col: Column, alias: str = "s") -> str:
+        """As the base dialect; a number of a text landing is checked first where casts are lax (B mode).
+
+        Text that does not match its type's input syntax meets an invalid regular expression, whose
+        error (2201B, regexp.cpp: the same in every compatibility mode) fails the row as a data error,
+        so bisection rejects it as PostgreSQL's own cast error would (stored as 22P02, NUMBER_CHECK).
+        """
+        pattern = self.number_pattern(col)
+        if pattern is None or self.typed_landing:
+            return super().cast_expr(col, alias)
+        ref = f"{alias}.{col.q}"
+        return f"CAST(CASE WHEN {ref} ~ '{pattern}' THEN {ref} WHEN {ref} ~ '(' THEN NULL END AS {col.type_sql})"
 
     @property
     def needs_unique_columns(self) -> bool:  # type: ignore[override]

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from gaussdb_batch import metrics
+from gaussdb_batch.dialects.gaussdb import INVALID_REGULAR_EXPRESSION, NUMBER_CHECK
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
@@ -110,6 +111,8 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
             return _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload, plain_insert=False)
         if lo == hi:
             message = driver.diag(exc).get("message_primary") or type(exc).__name__
+            if sqlstate == INVALID_REGULAR_EXPRESSION and getattr(d, "check_numbers", False):
+                sqlstate, message = NUMBER_CHECK  # the number check's error, not the server's wording
             rejects.rows.append((lo, sqlstate or "", message))
             return 0
         mid = (lo + hi) // 2

@@ -117,6 +117,13 @@ class ServerInfo:
         return base is not None and base >= (3, 1)
 
     @property
+    def lax_number_input(self) -> bool:
+        """True in B compatibility: text casts to integer / numeric without an error (``'abc'`` is 0,
+        ``'12x'`` is 12: numutils.cpp); dolphin's strict sql_mode refuses them, but it can be turned
+        off per session, so number text is checked in every B database."""
+        return self.compatibility == "B"
+
+    @property
     def empty_string_is_null(self) -> bool:
         """True in A compatibility mode, where '' and NULL are the same value."""
         return self.compatibility == "A"

@@ -173,7 +173,8 @@ class GaussDBHook(DbApiHook):
     def dialect(self) -> Dialect:  # type: ignore[override]  # this project's dialects, not common-sql's
         """The gaussdb_batch dialect of this server (as PostgresHook returns its own), one per hook.
 
-        Options come from the detected server: ``empty_is_null`` in compatibility mode A,
+        Options come from the detected server: ``empty_is_null`` in compatibility mode A, ``check_numbers``
+        in mode B,
         ``skip_locked`` from the version (or the extra), ``astore`` where tables default to ustore,
         ``distributed`` on a cluster with data nodes; ``upsert_style`` from the extra. Per-target options
         (``distribute_by``) belong to the batch context, which narrows it.
@@ -189,6 +190,7 @@ class GaussDBHook(DbApiHook):
         }
         if self.dialect_name == "gaussdb":
             options["upsert_style"] = self.settings.upsert_style
+            options["check_numbers"] = info.lax_number_input
         return get_dialect(self.dialect_name, **options)
 
     def _generate_insert_sql(self, table: Any, values: Any, target_fields: Any = None, replace: bool = False,
@@ -347,15 +349,35 @@ class GaussDBHook(DbApiHook):
                 self.log.info("Loaded %s rows into %s so far", nb_rows, ref)
 
     def get_uri(self) -> str:
-        """A SQLAlchemy URL (psycopg2) for pandas helpers; session extras do not apply there."""
+        """A SQLAlchemy URL that logs in with this hook's driver (holds the password: never log it).
+
+        psycopg2 and psycopg get their own SQLAlchemy dialects; ``async_gaussdb`` and ``gaussdb``
+        get ``postgresql+gaussdb_batch://...?driver=<name>`` (gaussdb_batch.hooks.sqla), so the
+        URL answers the same login the hook does (a libpq URL cannot answer sha256). The
+        ``ssl*`` extras travel in the query; session settings do not: ``get_sqlalchemy_engine``
+        applies them.
+        """
         from sqlalchemy.engine import URL
 
-        conn = self.connection
+        from gaussdb_batch.hooks import sqla
+
+        conn, name = self.connection, self.driver.name
+        scheme = {"psycopg2": "postgresql+psycopg2", "psycopg": "postgresql+psycopg"}.get(name, sqla.DIALECT_NAME)
+        query = dict(self.settings.passthrough)
+        if scheme == sqla.DIALECT_NAME:
+            query["driver"] = name
         return URL.create(
-            "postgresql+psycopg2",
+            scheme,
             username=conn.login,
             password=conn.password,
             host=conn.host,
             port=conn.port,
             database=self.database or conn.schema,
+            query=query,
         ).render_as_string(hide_password=False)
+
+    def get_sqlalchemy_engine(self, engine_kwargs: dict[str, Any] | None = None) -> Any:
+        """An Engine whose connections are this hook's sessions (driver, login, session settings)."""
+        from gaussdb_batch.hooks.sqla import hook_engine
+
+        return hook_engine(self, **(engine_kwargs or {}))
