@@ -263,3 +263,43 @@ def test_driver_auto_probes_with_the_ssl_choice_of_the_driver(gauss_server, hook
     probe, session = server.logins
     assert probe.ok is None and session.ok is True
     assert (probe.asked_ssl, session.asked_ssl) == (asked, asked)
+
+
+# -- SQLAlchemy: URLs and engines that log in as the hook does (issue 25, item 2) ---------------
+def test_get_uri_logs_in_with_the_hooks_driver_on_a_sha256_server(gauss_server, hook_at):
+    """A libpq URL cannot answer sha256; the URL names the driver that can."""
+    from sqlalchemy import create_engine, text
+
+    server = gauss_server(iterations=4096)
+    hook = hook_at(server.port, sslmode="prefer")
+    uri = hook.get_uri()
+    assert uri.startswith("postgresql+gaussdb_batch://gaussdb:") and "driver=async_gaussdb" in uri
+    assert "sslmode=prefer" in uri
+    engine = create_engine(uri)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT :a + 1"), {"a": 41}).scalar() == 42
+    finally:
+        engine.dispose()
+    assert [login.ok for login in server.logins if login.password_messages] == [True]
+
+
+def test_get_uri_of_a_libpq_driver_is_its_own_dialect(pg_env, hook_at):
+    port = int(pg_env["GAUSSDB_BATCH_PG_PORT"])
+    hook = hook_at(port, login=pg_env["GAUSSDB_BATCH_PG_MD5_USER"], password=pg_env["GAUSSDB_BATCH_PG_PASSWORD"],
+                   driver="psycopg")  # fmt: skip
+    assert hook.get_uri().startswith("postgresql+psycopg://")
+
+
+def test_the_sqlalchemy_engine_runs_on_the_hooks_sessions(gauss_server, hook_at, scratch_schema):
+    import pandas as pd
+
+    server = gauss_server()
+    hook = hook_at(server.port, search_path=[scratch_schema, "public"], statement_timeout="7min")
+    engine = hook.get_sqlalchemy_engine()
+    try:
+        df = pd.read_sql("SELECT current_setting('search_path') AS sp, current_setting('statement_timeout') AS st, "
+                         "current_setting('application_name') AS app", engine)  # fmt: skip
+    finally:
+        engine.dispose()
+    assert df.to_dict("records") == [{"sp": f'"{scratch_schema}","public"', "st": "7min", "app": "gaussdb_batch"}]
