@@ -39,3 +39,29 @@ def test_parallelism_is_sized_by_the_cpus_not_airflows_32():
     assert int(settings["AIRFLOW__CORE__PARALLELISM"]) == max(4, 2 * len(os.sched_getaffinity(0)))
     assert _run(AIRFLOW_PORT=str(port), AIRFLOW_STANDALONE_DRY_RUN="1", AIRFLOW_PARALLELISM="3").stdout.count(
         "AIRFLOW__CORE__PARALLELISM=3") == 1
+
+
+def test_the_execution_api_and_the_log_servers_follow_the_port():
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    port = min(port, 60000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__API__", "AIRFLOW__CORE__EXECUTION",
+                                                                     "AIRFLOW__LOGGING__"))}
+    res = subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**env, "AIRFLOW_PORT": str(port), "AIRFLOW_STANDALONE_DRY_RUN": "1"})
+    assert res.returncode == 0, res.stderr
+    settings = dict(line.split("=", 1) for line in res.stdout.split())
+    assert settings["AIRFLOW__API__BASE_URL"] == f"http://127.0.0.1:{port}"
+    assert settings["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"http://127.0.0.1:{port}/execution/"
+    assert settings["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == str(port + 713)
+    assert settings["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] == str(port + 714)
+
+
+def test_a_taken_log_server_port_stops_it_before_anything_starts():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        log_port = busy.getsockname()[1]
+        res = _run(AIRFLOW_PORT=str(log_port - 713), AIRFLOW_STANDALONE_DRY_RUN="1")
+    assert res.returncode == 1 and f"port {log_port} on 127.0.0.1 is already in use" in res.stderr
