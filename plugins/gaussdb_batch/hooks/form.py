@@ -14,15 +14,20 @@ from typing import Any
 from gaussdb_batch.hooks.session import DIALECTS, DRIVER_CHOICES
 
 
+def _described(description: str, default: Any) -> str:
+    return description if default is None else f"{description} Empty: {default}."
+
+
+# The form carries no defaults: a field left empty is left out of the extra (or saved empty,
+# which the hook reads as unset), so the saved extra holds only what the user set and the
+# defaults live in one place, the hook (SessionSettings).
 def _text(label: str, description: str, default: str | None = None, **schema: Any) -> dict[str, Any]:
-    field: dict[str, Any] = {"label": label, "description": description, "schema": {"type": ["string", "null"], **schema}}
-    if default is not None:
-        field["schema"]["default"] = default
-    return field
+    return {"label": label, "description": _described(description, default),
+            "schema": {"type": ["string", "null"], **schema}}
 
 
 def _number(label: str, description: str, default: float, kind: str = "integer") -> dict[str, Any]:
-    return {"label": label, "description": description, "schema": {"type": [kind, "null"], "default": default}}
+    return {"label": label, "description": _described(description, default), "schema": {"type": [kind, "null"]}}
 
 
 DURATION_PATTERN = r"^(0|\d+(\.\d+)?\s*(us|ms|s|min|h|d))$"

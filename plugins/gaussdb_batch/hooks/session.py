@@ -102,7 +102,8 @@ class SessionSettings:
     @classmethod
     def from_extra(cls, extra: dict[str, Any]) -> SessionSettings:
         """Validate the extras once, so a typo fails at the first connect with a clear message."""
-        extra = {str(k).lower(): v for k, v in (extra or {}).items()}
+        # An extra saved empty or null (a connection form's untouched field) is an unset extra.
+        extra = {str(k).lower(): v for k, v in (extra or {}).items() if v is not None and v != ""}
         dialect = extra.get("dialect") or None
         if dialect is not None and dialect not in DIALECTS:
             raise ValueError(f"Connection extra dialect={dialect!r} must be one of {DIALECTS} (or absent to detect)")

@@ -52,10 +52,14 @@ def test_connection_form_offers_every_extra_with_a_hint():
     }  # fmt: skip
     assert all(field["label"] and field["description"] for field in widgets.values())
     driver = widgets["driver"]["schema"]
-    assert driver["default"] == "auto" and {"auto", "async_gaussdb", "psycopg2"} <= set(driver["enum"])
-    # every extra the form offers is one the hook reads: its defaults validate
-    defaults = {name: f["schema"]["default"] for name, f in widgets.items() if "default" in f["schema"]}
-    settings = SessionSettings.from_extra(defaults)
+    assert {"auto", "async_gaussdb", "psycopg2"} <= set(driver["enum"])
+    assert "Empty: auto." in widgets["driver"]["description"]
+    # The form saves only what the user set: no field has a default of its own (the hook's are
+    # the defaults), and a form saved untouched (every extra null or empty) is the hook's defaults.
+    assert not [name for name, f in widgets.items() if "default" in f["schema"]]
+    for untouched in (None, ""):
+        settings = SessionSettings.from_extra({name: untouched for name in widgets})
+        assert settings == SessionSettings.from_extra({}), untouched
     assert (settings.driver, settings.statement_timeout, settings.retry.attempts) == ("auto", "30min", 5)
     behaviour = GaussDBHook.get_ui_field_behaviour()
     assert behaviour["relabeling"]["schema"] == "Database"
@@ -83,5 +87,5 @@ def test_airflow_builds_the_form_from_the_same_fields():
     assert conn_type["ui-field-behaviour"] == provider_ui_behaviour()
     manager = ProvidersManager()
     widgets = manager.connection_form_widgets
-    assert widgets["extra__gaussdb__driver"].field["schema"]["default"] == "auto"
+    assert "default" not in widgets["extra__gaussdb__driver"].field["schema"]
     assert manager.field_behaviours["gaussdb"]["relabeling"]["schema"] == "Database"
