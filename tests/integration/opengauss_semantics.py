@@ -8,6 +8,9 @@ GaussDB dialect emits runs under them.
 - Integer division returns float8: openGauss's pg_operator.data maps ``int4 / int4`` (and every
   int2/int4/int8 pair) to int4div/int8div etc. that return float8 (int.cpp, int8.cpp), where
   PostgreSQL truncates to an integer. ``SELECT 7/2`` is 3.5 in this mode.
+- ``hashtext`` ignores trailing spaces, as openGauss's does with ``string_hash_compatible = on``
+  (hashfunc.cpp: ``hash_any(VARDATA_ANY(key), bcTruelen(key))``), so a fingerprint that hashed a
+  string as it is would not see a trailing space change. ``hashtext('a ') = hashtext('a')`` here.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ def install_sql() -> list[str]:
                 f"DO $$ BEGIN CREATE OPERATOR {SCHEMA}./ (LEFTARG = {left}, RIGHTARG = {right}, FUNCTION = {fn}); "
                 "EXCEPTION WHEN duplicate_function OR duplicate_object THEN NULL; END $$"
             )
+    # string_hash_compatible = on: bcTruelen trims trailing spaces (only ' ') before hashing.
+    stmts.append(
+        f"CREATE OR REPLACE FUNCTION {SCHEMA}.hashtext(text) RETURNS integer LANGUAGE sql IMMUTABLE STRICT AS "
+        "'SELECT pg_catalog.hashtext(pg_catalog.rtrim($1, '' ''))'"
+    )
     return stmts
 
 

@@ -21,6 +21,8 @@ def test_integer_division_returns_float8_in_gaussdb_sessions(make_ctx, orders, d
     ctx = make_ctx()
     row = ctx.one("SELECT 7/2, pg_typeof(7/2)::text, CAST(7 AS bigint)/2", purpose="probe the semantics mode")
     assert (float(row[0]), row[1], float(row[2])) == (3.5, "double precision", 3.5)
+    # string_hash_compatible = on: trailing spaces are not hashed.
+    assert ctx.one("SELECT hashtext('a ') = hashtext('a')", purpose="probe the semantics mode")[0] is True
 
 
 def test_the_check_finds_tampered_chunks_under_float_division(make_ctx, orders, source_dsn, target_dsn, dialect_name):
