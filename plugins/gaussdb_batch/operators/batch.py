@@ -20,10 +20,14 @@ from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec, SpecError
 from gaussdb_batch.engine.state import Owner
+from gaussdb_batch.hooks.agdb_login import ChallengeRefused
+from gaussdb_batch.hooks.auth import UnsupportedAuthError
 from gaussdb_batch.hooks.errors import PermanentDBError
 from gaussdb_batch.identifiers import IdentifierError
 
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (PermanentBatchError, PermanentDBError, SpecError, IdentifierError)
+#: A login this client refuses to answer (no driver for the exchange, an impossible challenge) is one too.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (PermanentBatchError, PermanentDBError, SpecError, IdentifierError,
+                                                     UnsupportedAuthError, ChallengeRefused)
 
 
 def fail_fast(execute: Callable) -> Callable:

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from gaussdb_batch.hooks import auth
+from gaussdb_batch.hooks.agdb_login import ChallengeRefused
 from gaussdb_batch.hooks.form import CONN_FIELDS, provider_ui_behaviour
 from gaussdb_batch.hooks.gaussdb import GaussDBHook
 from gaussdb_batch.hooks.session import SessionSettings
@@ -89,3 +90,32 @@ def test_airflow_builds_the_form_from_the_same_fields():
     widgets = manager.connection_form_widgets
     assert "default" not in widgets["extra__gaussdb__driver"].field["schema"]
     assert manager.field_behaviours["gaussdb"]["relabeling"]["schema"] == "Database"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        auth.UnsupportedAuthError("The server asks for an SM3 password exchange"),
+        ChallengeRefused("the server asks for 1000 PBKDF2 iterations (auth_iteration_count)"),
+    ],
+    ids=["no_driver_for_the_exchange", "impossible_challenge"],
+)
+def test_a_login_the_client_refuses_fails_the_task_without_retries(error):
+    """Airflow's retries cannot change the server's settings: the task fails at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from gaussdb_batch.operators.batch import fail_fast
+
+    class Task:
+        closed = False
+
+        def _close(self) -> None:
+            self.closed = True
+
+    def execute(self, context):
+        raise error
+
+    task = Task()
+    with pytest.raises(AirflowFailException, match="permanent error: not retried"):
+        fail_fast(execute)(task, {})
+    assert task.closed
