@@ -205,6 +205,25 @@ async def _connect(kwargs: dict[str, Any]) -> Any:
     return await async_gaussdb.connect(**kwargs)
 
 
+def _refuse_counts_the_library_gets_wrong(host: str, port: int, user: str, dbname: str, timeout: float,
+                                          dsn: str | None) -> None:  # fmt: skip
+    """Without agdb_login in place the library answers sha256 with 10000 iterations whatever the
+    server asked: read the server's count first (no password sent) and refuse any other."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from gaussdb_batch.hooks.auth import probe_auth
+
+    sslmode = parse_qs(urlsplit(dsn).query).get("sslmode", [None])[-1] if dsn else None
+    found = probe_auth(host, port, user, dbname, timeout=timeout, sslmode=sslmode)
+    if found.method == "sha256" and found.iterations not in (None, agdb_login.DEFAULT_ITERATIONS):
+        raise agdb_login.ChallengeRefused(
+            f"the server asks for {found.iterations} PBKDF2 iterations (auth_iteration_count) and this "
+            f"async_gaussdb {getattr(async_gaussdb, '__version__', '?')} always answers with "
+            f"{agdb_login.DEFAULT_ITERATIONS}, which the server would count as a wrong password; set "
+            f"auth_iteration_count = {agdb_login.DEFAULT_ITERATIONS} for this role's password or use another driver"
+        )
+
+
 def connect(
     *,
     host: str | None = None,
@@ -241,6 +260,9 @@ def connect(
     if target_session_attrs:
         kwargs["target_session_attrs"] = target_session_attrs
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if not SHA256_LOGIN and host and not str(host).startswith("/"):
+        _refuse_counts_the_library_gets_wrong(str(host), int(port or 5432), user or "", dbname or user or "",
+                                              connect_timeout, dsn)  # fmt: skip
     loop = asyncio.new_event_loop()
     try:
         raw = _drive(loop, _connect(kwargs))

@@ -49,6 +49,8 @@ class AuthProbe:
     method: str
     code: int | None = None
     detail: str = ""
+    #: The PBKDF2 iteration count of a sha256 request (protocol 3.51 carries it), else None.
+    iterations: int | None = None
 
 
 def _read_exact(sock: socket.socket | ssl.SSLSocket, n: int) -> bytes:
@@ -81,7 +83,9 @@ def _classify(code: int, payload: bytes) -> AuthProbe:
             return AuthProbe("scram", code, payload.split(b"\x00")[0].decode("ascii", "replace"))
         stored = struct.unpack("!i", payload[:4])[0] if len(payload) >= 4 else -1
         if stored in (SHA256_PASSWORD, PLAIN_PASSWORD):
-            return AuthProbe("sha256", code)
+            # salt (64 hex), token (8 hex), then the role's iteration count (auth.cpp, minor > 50)
+            count = struct.unpack("!i", payload[76:80])[0] if len(payload) == 80 else None
+            return AuthProbe("sha256", code, iterations=count)
         if stored == MD5_PASSWORD:
             return AuthProbe("md5_in_sha256_request", code)
         if stored == SM3_PASSWORD:

@@ -303,3 +303,25 @@ def test_the_sqlalchemy_engine_runs_on_the_hooks_sessions(gauss_server, hook_at,
     finally:
         engine.dispose()
     assert df.to_dict("records") == [{"sp": f'"{scratch_schema}","public"', "st": "7min", "app": "gaussdb_batch"}]
+
+
+@pytest.mark.parametrize(("iterations", "logs_in"), [(2048, False), (10000, True)])
+def test_without_the_login_fix_only_the_count_the_library_uses_is_answered(gauss_server, hook_at, monkeypatch,
+                                                                          iterations, logs_in):  # fmt: skip
+    """Should agdb_login not fit a future async_gaussdb, the server's count is read first: no wrong proof."""
+    import async_gaussdb.protocol as agp
+
+    from gaussdb_batch.hooks import agdb
+    from gaussdb_batch.hooks.agdb_login import ChallengeRefused
+
+    monkeypatch.setattr(agp, "Protocol", agp.Protocol.__mro__[1])  # the library's own protocol class
+    monkeypatch.setattr(agdb, "SHA256_LOGIN", False)
+    server = gauss_server(iterations=iterations)
+    hook = hook_at(server.port, driver="async_gaussdb")
+    if logs_in:
+        assert hook.get_first("SELECT 1") == (1,)
+        assert [login.ok for login in server.logins if login.password_messages] == [True]
+    else:
+        with pytest.raises(ChallengeRefused, match="2048 PBKDF2 iterations.*auth_iteration_count = 10000"):
+            hook.get_conn()
+        assert [login.password_messages for login in server.logins] == [0]  # the probe only
