@@ -280,6 +280,28 @@ def test_a_suite_logs_in_through_the_hooks_driver_and_session(make_ctx, orders, 
     assert gx_queries and {d for _, d in seen} == {ctx.target_hook.dialect_name}
 
 
+@pytest.mark.parametrize("engine_driver", ["async_gaussdb"])
+def test_a_suite_runs_on_async_gaussdb_sessions_of_the_md5_user(make_ctx, orders, source_dsn, pg_env, engine_driver):
+    """The md5 user of scripts/localdb.sh through the libpq-free driver: GX's queries use its sessions."""
+    from gaussdb_batch.hooks import observe
+
+    ctx, run_id = _loaded_run(make_ctx, orders, source_dsn)
+    seen: list[str] = []
+
+    def watch(sql_text: str, *_: object) -> None:
+        seen.append(sql_text)
+
+    observe.add_statement_observer(watch)
+    try:
+        outcome = validate_run(ctx, run_id, [NOT_NULL, ROW_COUNT])
+    finally:
+        observe.remove_statement_observer(watch)
+    assert outcome.success is True
+    assert ctx.target_hook.driver.name == "async_gaussdb"
+    assert ctx.target_hook.connection.login == pg_env["GAUSSDB_BATCH_PG_MD5_USER"]
+    assert any("o_custkey" in sql and "quality_results" not in sql for sql in seen)  # GX's own query
+
+
 @pytest.mark.parametrize("case", ["wrong_password", "libpq_driver_on_sha256"])
 def test_a_refused_login_fails_the_suite_at_once_as_permanent(make_ctx, orders, source_dsn, sha256_target, case):
     from gaussdb_batch.hooks import auth
