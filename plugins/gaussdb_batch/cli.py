@@ -6,7 +6,10 @@
 Offline it parses every spec as the DAG files do (file, line, field, did-you-mean) and checks
 that each spec has its DAG file and that batch names are unique. ``--connect`` runs the
 extract pre-flight (engine/preflight.py) against the connections: tables, interval column,
-keys, check columns, an index on the keys. Exit status 0 when every spec is fine, 1 otherwise.
+keys, check columns, an index on the keys. Connections are resolved as for Airflow's tasks:
+environment variables, then the configured secrets backend, then the metadata database (a
+connection made in the UI, by airflow_settings.yaml or ``airflow connections add``). Exit status
+0 when every spec is fine, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -92,6 +95,16 @@ def validate(paths: Sequence[str | Path], *, connect: bool = False, dags: Path |
     return report
 
 
+def resolve_connections_like_tasks() -> None:
+    """Look connections up in the chain Airflow's tasks get them from (env, secrets backend,
+    metadata database): outside a task the Task SDK would skip the metadata database.
+
+    Airflow's own server processes (api-server, scheduler) select that chain the same way; a
+    process that already chose one (a task, a test) keeps it.
+    """
+    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
+
+
 def _connect(spec: BatchSpec) -> list[str]:
     from gaussdb_batch.engine import preflight
     from gaussdb_batch.engine.context import BatchContext
@@ -114,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   "$AIRFLOW__CORE__DAGS_FOLDER or ./dags; 'none' to skip)")
     args = parser.parse_args(argv)
     dags = None if args.dags == "none" else (Path(args.dags) if args.dags else dag_folder())
+    if args.connect:
+        resolve_connections_like_tasks()
     report = validate(args.paths or default_paths(), connect=args.connect, dags=dags)
     for line in report.ok:
         print(f"ok    {line}")

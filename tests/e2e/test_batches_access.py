@@ -53,6 +53,7 @@ control_schema: {SCHEMA}
 @dataclass
 class Access:
     base_url: str
+    env: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
 
@@ -157,7 +158,7 @@ def access(stack: Stack) -> Iterator[Access]:
         wait_until("the multi-team api-server", lambda: requests.get(f"{base}/api/v2/monitor/health",
                                                                     timeout=5).status_code == 200,
                    timeout=180, interval=1, diagnose=lambda: services.tail("api-server"))
-        acc = Access(base, runs=_control_rows(stack.target_dsn))
+        acc = Access(base, env=env, runs=_control_rows(stack.target_dsn))
         for user, password in passwords.items():
             r = requests.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=30)
             assert r.status_code in (200, 201), r.text
@@ -249,3 +250,23 @@ def test_a_bad_spec_or_an_unreachable_target_is_its_own_batch_error(access: Acce
     assert r.status_code == 404 and "acc_broken.yaml" in r.text
     r = access.page("admin", "batches/acc_down/runs/1/rejects")
     assert r.status_code == 502 and "127.0.0.1" not in r.text and "nobody" not in r.text
+
+
+def test_validate_connect_finds_a_connection_of_the_metadata_database(access: Access, tmp_path):
+    """``gaussdb-batch validate --connect`` resolves connections as tasks do: here the target's is
+    only in the metadata database (as the UI, airflow_settings.yaml or `airflow connections add` store it)."""
+    import subprocess
+
+    from tests.e2e.conftest import AIRFLOW
+
+    env = {k: v for k, v in access.env.items() if k != "AIRFLOW_CONN_E2E_TARGET"}
+    target = json.loads(access.env["AIRFLOW_CONN_E2E_TARGET"])
+    add = subprocess.run([AIRFLOW, "connections", "add", "acc_meta_target", "--conn-json", json.dumps(target)],
+                         env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+    assert add.returncode == 0, add.stderr[-2000:]
+    spec = tmp_path / "acc_meta.yaml"
+    spec.write_text(_spec("acc_meta").replace("conn_id: e2e_target", "conn_id: acc_meta_target"))
+    cli = str(AIRFLOW).replace("/airflow", "/gaussdb-batch")
+    res = subprocess.run([cli, "validate", "--connect", "--dags", "none", str(spec)], env=env, cwd=str(ROOT),
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "checked against the databases" in res.stdout, res.stdout + res.stderr[-3000:]
