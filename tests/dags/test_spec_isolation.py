@@ -65,3 +65,17 @@ def test_the_dag_processor_records_the_error_and_keeps_the_other_dags(airflow_db
         stored = {d for (d,) in session.query(SerializedDagModel.dag_id)}
     assert "broken.py" in errors and "did you mean 'chunk_rows'?" in errors["broken.py"]
     assert {"alpha", "gamma"} <= stored and "broken" not in stored
+
+
+def test_the_downstream_dag_keeps_the_assets_of_the_good_specs(airflow_db, project, monkeypatch, tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_CONN_DST", "postgres://etl:pw@db.example:5432/dw")
+    folder = tmp_path / "downstream"
+    folder.mkdir()
+    shutil.copyfile(ROOT / "dags" / "gaussdb_downstream.py", folder / "gaussdb_downstream.py")
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag("gaussdb_batch_downstream")
+    uris = {a.uri for a in dag.timetable.asset_condition.objects}
+    assert uris == {f"postgres://db.example:5432/dw/dw/items_{n}" for n in ("alpha", "gamma")}
