@@ -165,6 +165,9 @@ def protocol_class(base: type) -> type:
                 if kind == b"R" and len(body) >= 8 and struct.unpack("!ii", body[:8]) in (
                     (AUTH_SHA256, SHA256_PASSWORD), (AUTH_SHA256, PLAIN_PASSWORD),
                 ):  # fmt: skip
+                    if handed:  # what came before the challenge reaches the library first
+                        super().data_received(bytes(handed))
+                        handed.clear()
                     self._gb_answer(body[8:])
                     continue
                 handed += message
