@@ -22,15 +22,16 @@ openGauss server sources (opengauss-mirror/openGauss-server):
   passes when SHA256(ClientKey') == StoredKey.
 - src/common/interfaces/libpq/fe-auth.cpp (the client side): proof =
   HMAC-SHA256(StoredKey, token) XOR ClientKey, hex-encoded.
-
 - src/common/backend/libpq/auth.cpp, ``recv_password_packet``: the password message must
   be one NUL-terminated string (``strlen(buf.data) + 1 != buf.len`` logs "invalid password
   packet size" at COMMERROR level and goes on); this server records the same complaint
   in ``Login.complaints`` and, like the real one, still checks the proof.
 - src/common/backend/utils/misc/guc/guc_security.cpp: ``auth_iteration_count`` defaults
-  to 10000 and ranges over 2048..134217728; auth.cpp sends the role's stored count.
+  to 10000 and ranges over 2048..134217728; auth.cpp sends the role's stored count, and the
+  salt is stored with the password (the same at every login; the token is new each time).
   ``iterations`` picks the count this server stores and sends (any value, so a client can
-  also be shown one outside the range).
+  also be shown one outside the range). An SSLRequest is declined ('N') and recorded in
+  ``Login.asked_ssl``.
 
 What async_gaussdb 0.30.4 sends by itself (its protocol/coreproto.pyx and sha256.pyx):
 a startup packet with protocol 3.51 and ``client_encoding``, ``user``, ``database`` and
