@@ -40,12 +40,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "auto (default) asks the server how it authenticates: async_gaussdb for GaussDB's default sha256, "
         f"psycopg2 for md5/SCRAM/trust. psycopg and gaussdb (needs Huawei's libpq) are options. Every extra: {DOCS}.",
         "auto",
-        enum=[*DRIVER_CHOICES, None],
+        enum=[*DRIVER_CHOICES],
     ),
     "dialect": _text(
         "SQL dialect",
         "Leave empty to detect the server family; gaussdb or postgres to force one.",
-        enum=[*DIALECTS, None],
+        enum=[*DIALECTS],
     ),
     "statement_timeout": _text(
         "Statement timeout", "A duration with a unit ('30min', '90s'); sent in the startup packet.", "30min",
@@ -82,7 +82,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Session setup",
         "options: statement_timeout in the startup packet; set: everything by set_config after connect (poolers).",
         "options",
-        enum=["options", "set", None],
+        enum=["options", "set"],
     ),
     "connect_timeout": _number("Connect timeout (s)", "Seconds to wait for a connection.", 10),
     "retry_attempts": _number("Retry attempts", "Attempts of a transaction on transient errors.", 5),
@@ -92,7 +92,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "retry_sqlstates": _text("Transient SQLSTATEs", "Comma-separated codes or 2-character classes; empty: the defaults."),
     "sslmode": _text(
         "sslmode", "disable, allow, prefer, require, verify-ca or verify-full (libpq's meaning).",
-        enum=["disable", "allow", "prefer", "require", "verify-ca", "verify-full", None],
+        enum=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
     ),  # fmt: skip
     "sslrootcert": _text("sslrootcert", "Path of the CA certificate file on the worker."),
 }

@@ -58,6 +58,8 @@ def test_connection_form_offers_every_extra_with_a_hint():
     # The form saves only what the user set: no field has a default of its own (the hook's are
     # the defaults), and a form saved untouched (every extra null or empty) is the hook's defaults.
     assert not [name for name, f in widgets.items() if "default" in f["schema"]]
+    # A choice left empty is null (the type allows it); null is not offered as a choice (shown as "null").
+    assert not [name for name, f in widgets.items() if None in f["schema"].get("enum", [])]
     for untouched in (None, ""):
         settings = SessionSettings.from_extra({name: untouched for name in widgets})
         assert settings == SessionSettings.from_extra({}), untouched
