@@ -103,3 +103,20 @@ def test_a_rolled_back_run_says_it_was_rolled_back_and_by_which_dag_run(xcoms, m
     xcoms[("orders", "manual__1", "compensate", "return_value")] = {"run_id": 5, "rows_deleted": 4, "rows_restored": 0}
     run_note.on_dag_run_failed(run, "")
     assert run.note.endswith("failed; rolled back (compensated: 4 rows deleted, 0 restored)")
+
+
+def test_finalize_logs_the_quarantined_rows_and_where_to_see_them(monkeypatch, capsys):
+    from gaussdb_batch.engine import compensate
+    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.operators.batch import FinalizeOperator
+
+    spec = parse_spec({"name": "orders", "schedule": None, "start_date": "2026-01-01",
+                       "source": {"conn_id": "s", "table": "a.b", "interval_column": "d"},
+                       "target": {"conn_id": "t", "table": "a.b"}, "keys": ["k"]}, origin="test")
+    monkeypatch.setattr(compensate, "finalize_run", lambda ctx, run_id: {"run_id": run_id, "rows_rejected": 3})
+    op = FinalizeOperator(task_id="finalize", spec=spec, run_id=5)
+    monkeypatch.setattr(FinalizeOperator, "batch", property(lambda self: None))
+    assert op.execute({})["rows_rejected"] == 3
+    logged = capsys.readouterr().out
+    assert "[warning  ] batch=orders run=5: 3 rows quarantined in gaussdb_batch.rejects" in logged
+    assert "Browse > Batches" in logged
