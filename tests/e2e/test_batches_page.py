@@ -181,6 +181,9 @@ def test_the_page_shows_a_run_in_progress_then_finished(ui_stack: Stack, browser
                              diagnose=st.diagnose)
     assert pct == 100
     assert st.wait_run(BATCH, dag_run)["state"] == "success"
+    # The rejects reach Airflow: the DAG run's note counts them and says where they are.
+    note = wait_until("the DAG run's note", lambda: st.api.run(BATCH, dag_run).get("note"), timeout=60, interval=1)
+    assert "rows quarantined in gaussdb_batch.rejects (Browse > Batches" in note, note
     rejects = _texts(browser, "[data-testid=reject-row]")
     assert rejects and "23514" in rejects[0] and "hidden" not in rejects[0], rejects
     assert _texts(browser, "[data-testid=rollback-link]")

@@ -57,3 +57,15 @@ def test_the_run_shows_the_interval_it_loaded_and_its_batch_run(local_stack: Sta
     screenshot(browser, "run_details")
     assert "Data Interval Start 1992-07-01 00:00:00" in details and "Data Interval End 1992-10-01 00:00:00" in details
     assert f"batch run {batch_run}" in details, "the run's note is not shown on the DAG run"
+
+    # Cleared and run again, the DAG run loads a new attempt: its note is rewritten to name it.
+    st.api.post(f"/dags/{DAG_ID}/dagRuns/{run_id}/clear", {"dry_run": False})
+    wait_until("the cleared run to start again", lambda: st.api.run(DAG_ID, run_id)["state"] != "success" or None,
+               timeout=60, interval=0.5)
+    st.assert_success(DAG_ID, st.wait_run(DAG_ID, run_id))
+    [(rerun, attempt)] = query(st.target_dsn, "SELECT run_id, attempt FROM gaussdb_batch.runs WHERE batch = %s AND"
+                                              " dag_run_id = %s ORDER BY run_id DESC LIMIT 1", (DAG_ID, run_id))
+    assert rerun != batch_run
+    note = wait_until("the note to name the rerun's batch run", lambda: (lambda n: n if f"batch run {rerun} " in (n or "")
+                      else None)(st.api.run(DAG_ID, run_id).get("note")), timeout=60, interval=1)
+    assert note.startswith("[gaussdb-batch] Loaded 1992-07-01 .. 1992-10-01") and note.endswith("success"), note
