@@ -86,6 +86,8 @@ def _get(st: Stack, path: str, token: str | None) -> requests.Response:
 
 
 def _control_run(st: Stack) -> tuple | None:
+    if not query(st.target_dsn, "SELECT to_regclass('gaussdb_batch.runs')")[0][0]:
+        return None  # no batch ran yet in this session
     rows = query(st.target_dsn, "SELECT r.run_id, r.status, count(c.chunk_no),"
                                 "       sum(CASE WHEN c.status = %s THEN 1 ELSE 0 END)"
                                 "  FROM gaussdb_batch.runs r LEFT JOIN gaussdb_batch.chunks c ON c.run_id = r.run_id"
