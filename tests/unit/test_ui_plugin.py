@@ -58,3 +58,21 @@ def test_a_rolled_back_run_links_its_rollback_as_such_not_as_its_dag_run():
     assert loaded["dag_run"] == "dags/orders/runs/manual__1" and loaded["rolled_back_by"] is None
     undone = _links(spec, {"owner_dag_id": "orders__rollback", "dag_run_id": "manual__2", "succeeded": False})
     assert undone["dag_run"] is None and undone["rolled_back_by"] == "dags/orders__rollback/runs/manual__2"
+
+
+@pytest.mark.parametrize("message, row, shown", [
+    ('invalid input syntax for type integer: "PRIVATE-1"', None, 'invalid input syntax for type integer: "\u2026"'),
+    ("invalid input value for enum mood: 'sad'", None, "invalid input value for enum mood: '\u2026'"),
+    ('value "99999999999" is out of range for type integer', None, 'value "\u2026" is out of range for type integer'),
+    ('new row for relation "orders" violates check constraint "orders_check"', None,
+     'new row for relation "orders" violates check constraint "orders_check"'),
+    ('null value in column "o_custkey" of relation "orders" violates not-null constraint', None,
+     'null value in column "o_custkey" of relation "orders" violates not-null constraint'),
+    ("line 7: bad date 2026-13-01 (file /data/in.csv)", {"o_orderdate": "2026-13-01"},
+     "line 7: bad date \u2026 (file /data/in.csv)"),
+])
+def test_a_viewers_reason_keeps_object_names_and_loses_values(message, row, shown):
+    from gaussdb_batch.ui import queries
+
+    item = {"message": message, "key_text": None, "row_text": json.dumps(row) if row else None}
+    assert queries.redact(message, queries._row_values(item)) == shown
