@@ -354,7 +354,7 @@ def engine_lane(same_db: bool, chunk_rows: int, lanes: int, run_id: int, lane: i
 
 
 def engine_check(same_db: bool, chunk_rows: int, lanes: int, run_id: int) -> dict[str, Any]:
-    from gaussdb_batch.checks.reconcile import check_run
+    from gaussdb_batch.engine.check import check_run
     from gaussdb_batch.engine.compensate import finalize_run
 
     ctx, clock = _engine(same_db, chunk_rows, lanes)

@@ -61,6 +61,9 @@ class ChunkStatus(StrEnum):
 FINISHED = (RunStatus.DONE, RunStatus.COMPENSATED)
 #: In delete_insert mode, the chunk that removes the interval's rows the source no longer has.
 PURGE_CHUNK = 0
+#: The lane number the check's repair step reloads with (``chunks.lane`` of a reloaded chunk):
+#: below every Airflow lane (0..lanes-1), so a chunk the repair reloaded is told apart.
+REPAIR_LANE = -1
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ def begin(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun:
 def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun | tuple:
     d, schema, spec, me = ctx.dialect, ctx.schema, ctx.spec, ctx.owner
     with conn.cursor() as cur:
-        cur.execute(d.interval_lock_sql(), {"key": _interval_key(spec.name, start, end)})
+        cur.execute(d.advisory_xact_lock_sql(), {"key": _interval_key(spec.name, start, end)})
         cur.execute(d.latest_run_sql(schema), {"batch": spec.name, "start": start, "end": end})
         row = cur.fetchone()
         if row is None or row[2] in FINISHED:

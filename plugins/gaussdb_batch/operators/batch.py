@@ -199,7 +199,7 @@ class CheckOperator(_RunOperator):
 
     @fail_fast
     def execute(self, context: Any) -> dict:
-        from gaussdb_batch.checks.reconcile import check_run
+        from gaussdb_batch.engine.check import check_run
         from gaussdb_batch.checks.suite import run_batch_checks
 
         run_id = int(self.run_id)

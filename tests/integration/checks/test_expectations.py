@@ -13,7 +13,7 @@ import pytest
 
 from gaussdb_batch.checks.expectations import validate_run
 from gaussdb_batch.checks.suite_spec import parse_suite
-from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.checks.suite import run_batch_checks
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.extract import extract

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.engine.compensate import compensate_run, finalize_run
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.errors import PermanentBatchError

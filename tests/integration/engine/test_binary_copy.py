@@ -10,7 +10,7 @@ import logging
 import psycopg2
 import pytest
 
-from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.engine.extract import _binary_copy, extract
 from gaussdb_batch.engine.load import run_lane
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.engine.extract import extract
 from gaussdb_batch.engine.load import run_lane
 from tests.integration.engine.conftest import (

@@ -7,7 +7,7 @@ import json
 
 import psycopg2
 
-from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.engine.compensate import compensate_run
 from gaussdb_batch.engine.extract import extract
 from gaussdb_batch.engine.load import plan_chunk, purge_statements, run_lane

@@ -10,7 +10,7 @@ import time
 
 import psycopg2
 
-from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.engine.compensate import compensate_run
 from gaussdb_batch.engine.extract import extract
 from gaussdb_batch.engine.load import run_lane

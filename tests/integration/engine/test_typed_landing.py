@@ -11,7 +11,7 @@ import datetime as dt
 import psycopg2
 import pytest
 
-from gaussdb_batch.checks.reconcile import check_run
+from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.engine.compensate import compensate_run
 from gaussdb_batch.engine.extract import extract
 from gaussdb_batch.engine.load import run_lane
