@@ -38,21 +38,12 @@ class GaussDBDialect(Dialect):
     """GaussDB centralized / distributed and openGauss."""
 
     name = "gaussdb"
-    #: A-mode databases store '' as NULL; the hook turns this on when it detects mode A.
-    empty_is_null = False
-
-    def __init__(self, *, upsert_style: str = "merge", check_numbers: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        if upsert_style not in ("merge", "on_duplicate_key"):
-            raise ValueError(f"upsert_style must be 'merge' or 'on_duplicate_key', got {upsert_style!r}")
-        self.upsert_style = upsert_style
-        #: Text must be checked before it is cast to a number: in sql_compatibility B (without dolphin's
-        #: strict mode) ``CAST('abc' AS integer)`` is 0 and ``'12x'`` is 12, no error (numutils.cpp).
-        self.check_numbers = check_numbers
 
     def number_pattern(self, col: Column) -> str | None:
         """The text a number column's type accepts (PostgreSQL's input syntax), when it must be checked."""
-        return NUMBER_PATTERNS.get(base_type(col.type_sql)) if self.check_numbers and not col.is_string else None
+        if not self.caps.check_numbers or col.is_string:
+            return None
+        return NUMBER_PATTERNS.get(base_type(col.type_sql))
 
     def lands_typed(self, cols: Sequence[Column]) -> bool:
         """Whether a landing may take the target's types: not when a number column's text must be
@@ -75,7 +66,7 @@ class GaussDBDialect(Dialect):
     @property
     def needs_unique_columns(self) -> bool:  # type: ignore[override]
         # Outside B mode no column of ANY primary key or unique index may be in ODKU's SET.
-        return self.upsert_style == "on_duplicate_key"
+        return self.caps.upsert_style == "on_duplicate_key"
 
     def distribution_key_sql(self) -> str:
         """A table's distribution on a distributed cluster: ``pcattnum`` as text ("1 3") and the locator
@@ -94,7 +85,7 @@ class GaussDBDialect(Dialect):
 
     def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
                    keys: Sequence[Column]) -> str:
-        if self.upsert_style == "on_duplicate_key":
+        if self.caps.upsert_style == "on_duplicate_key":
             return self.on_duplicate_key_sql(target, landing, cols, keys)
         return self.merge_sql(target, landing, cols, keys)
 

@@ -16,7 +16,6 @@ class PostgresDialect(Dialect):
     """PostgreSQL 12+: the reference server our tests run on."""
 
     name = "postgres"
-    binary_copy = True
 
     def chunk_plan_settings_sql(self, pinned: bool = True) -> str:
         # PostgreSQL also JIT-compiles a chunk's statements (their estimated cost is a whole

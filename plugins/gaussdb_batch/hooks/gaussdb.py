@@ -173,25 +173,26 @@ class GaussDBHook(DbApiHook):
     def dialect(self) -> Dialect:  # type: ignore[override]  # this project's dialects, not common-sql's
         """The gaussdb_batch dialect of this server (as PostgresHook returns its own), one per hook.
 
-        Options come from the detected server: ``empty_is_null`` in compatibility mode A, ``check_numbers``
-        in mode B,
-        ``skip_locked`` from the version (or the extra), ``astore`` where tables default to ustore,
-        ``distributed`` on a cluster with data nodes; ``upsert_style`` from the extra. Per-target options
-        (``distribute_by``) belong to the batch context, which narrows it.
+        Its ``Capabilities`` come from the detected server: ``empty_is_null`` in compatibility mode A,
+        ``check_numbers`` in mode B, ``skip_locked`` from the probe or the release (or the extra),
+        ``astore`` where tables default to ustore, ``distributed`` on a cluster with data nodes;
+        ``upsert_style`` from the extra. Per-target options (``distribute_by``) belong to the batch
+        context, which narrows it.
         """
-        from gaussdb_batch.dialects import get_dialect
+        from gaussdb_batch.dialects import Capabilities, get_dialect
 
         info = self.server_info
         skip_locked = self.settings.skip_locked
-        options: dict[str, Any] = {
-            "empty_is_null": bool(info.empty_string_is_null),
-            "skip_locked": info.supports_skip_locked if skip_locked is None else skip_locked,
-            "astore": info.default_ustore, "distributed": info.distributed,
-        }
-        if self.dialect_name == "gaussdb":
-            options["upsert_style"] = self.settings.upsert_style
-            options["check_numbers"] = info.lax_number_input
-        return get_dialect(self.dialect_name, **options)
+        gaussdb = self.dialect_name == "gaussdb"
+        caps = Capabilities.for_family(
+            self.dialect_name,
+            empty_is_null=bool(info.empty_string_is_null),
+            skip_locked=info.supports_skip_locked if skip_locked is None else skip_locked,
+            astore=info.default_ustore, distributed=info.distributed,
+            check_numbers=gaussdb and info.lax_number_input,
+            upsert_style=self.settings.upsert_style if gaussdb else "merge",
+        )
+        return get_dialect(self.dialect_name, capabilities=caps)
 
     def _generate_insert_sql(self, table: Any, values: Any, target_fields: Any = None, replace: bool = False,
                              **kwargs: Any) -> str:  # fmt: skip
