@@ -95,6 +95,19 @@ def _has_key_index(numbers: dict[int, str], indexes: list[str], keys: tuple[str,
     return False
 
 
+def _no_key_index(keys: tuple[str, ...], t: TableRef) -> Problem:
+    return Problem("keys", f"target {t} has no index on its key columns {list(keys)}: every chunk would scan "
+                           f"the whole table. Create one first, e.g. CREATE UNIQUE INDEX ON {t.sql} ({', '.join(keys)})")
+
+
+def require_key_index(ctx: BatchContext) -> None:
+    """The pre-flight's key-index check alone, which extract runs itself: every chunk probes the target by key."""
+    t = ctx.spec.target.table
+    numbers, indexes = _catalog(ctx.target_hook, t, f"{ctx.spec.name}: read the indexes of {t}")
+    if not _has_key_index(numbers, indexes, ctx.spec.keys):
+        raise PermanentBatchError(ctx.spec.name, _no_key_index(ctx.spec.keys, t).message)
+
+
 def _expectation_columns(ctx: BatchContext) -> list[str]:
     if not ctx.spec.checks.expectations:
         return []
@@ -117,9 +130,7 @@ def _target_problems(ctx: BatchContext) -> tuple[list[Problem], list[str]]:
     where = f"target {t}"
     problems = _missing("keys", spec.keys, cols, where)
     if not problems and not _has_key_index(numbers, indexes, spec.keys):
-        problems.append(Problem("keys", f"target {t} has no index on its key columns {list(spec.keys)}: every "
-                                        f"chunk would scan the whole table. Create one first, e.g. CREATE UNIQUE "
-                                        f"INDEX ON {t.sql} ({', '.join(spec.keys)})"))
+        problems.append(_no_key_index(spec.keys, t))
     problems += _missing("checks", spec.checks.columns, cols, where)
     problems += _missing("checks.expectations", _expectation_columns(ctx), cols, where)
     if spec.target.interval_column:
