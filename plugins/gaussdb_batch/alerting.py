@@ -26,6 +26,7 @@ from typing import Any
 
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
+from gaussdb_batch.engine.state import RunStatus
 from gaussdb_batch.notifiers.webhook import (
     DingTalkNotifier,
     JsonWebhookNotifier,
@@ -198,7 +199,7 @@ def compensation_notifier(
 
     def notify(message: str, context: Mapping[str, Any] | None = None) -> None:
         for target in targets:
-            notifier = target.notifier(batch=batch, message=message, state="compensated")
+            notifier = target.notifier(batch=batch, message=message, state=RunStatus.COMPENSATED.lower())
             try:
                 notifier.notify(dict(context or {}))
             except Exception as exc:  # notify() already swallows delivery errors; this is belt and braces

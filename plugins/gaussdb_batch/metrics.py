@@ -26,14 +26,18 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from airflow.sdk.observability import stats
+from airflow.utils.state import DagRunState
+
+from gaussdb_batch.engine.state import RunStatus
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "gaussdb_batch"
 #: Longest batch component; keeps the full StatsD name under Airflow's 250-character limit.
 MAX_BATCH_NAME = 100
-#: Run statuses that count as a success (they refresh ``last_success_timestamp``).
-SUCCESS_STATUSES = frozenset({"done", "success"})
+#: Run statuses that count as a success (they refresh ``last_success_timestamp``), as ``sanitize`` spells
+#: them: the engine's finished run and Airflow's successful DAG run.
+SUCCESS_STATUSES = frozenset({RunStatus.DONE.lower(), DagRunState.SUCCESS.value})
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
 _initialized_in_pid: int | None = None

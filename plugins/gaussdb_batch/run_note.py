@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
+from airflow.utils.state import DagRunState
 
 log = logging.getLogger(__name__)
 #: The XCom key extract pushes (operators/batch.py).
@@ -97,7 +98,7 @@ def _returned(dag_run: Any, task_id: str) -> dict[str, Any] | None:
 def _annotate(dag_run: Any, state: str) -> None:
     try:
         if dag_run.dag_id.endswith(ROLLBACK_SUFFIX):
-            if state == "success":
+            if state == DagRunState.SUCCESS:
                 _note_rollback(dag_run)
             return
         if dag_run.note and not is_own_note(dag_run.note):
@@ -152,12 +153,12 @@ def _note_rollback(rollback_run: Any) -> None:
 
 @hookimpl
 def on_dag_run_success(dag_run: Any, msg: str) -> None:
-    _annotate(dag_run, "success")
+    _annotate(dag_run, DagRunState.SUCCESS.value)
 
 
 @hookimpl
 def on_dag_run_failed(dag_run: Any, msg: str) -> None:
-    _annotate(dag_run, "failed")
+    _annotate(dag_run, DagRunState.FAILED.value)
 
 
 class GaussDBBatchPlugin(AirflowPlugin):

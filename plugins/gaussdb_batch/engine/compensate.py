@@ -87,7 +87,7 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
         restored += n_res
     state.compensated(ctx, run_id, reason)
     metrics.compensation(spec.name)
-    metrics.run_finished(spec.name, "compensated")
+    metrics.run_finished(spec.name, RunStatus.COMPENSATED)
     log.warning(
         "batch=%s run=%s: compensated %s chunks (%s rows removed, %s before-images restored)%s",
         spec.name, run_id, len(chunk_nos), deleted, restored, f": {reason}" if reason else "",
@@ -130,7 +130,7 @@ def finalize_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
         purged = []
     interval = (run.interval_end - run.interval_start).total_seconds() if run else None
     metrics.rows_rejected(spec.name, 0)  # keeps the series alive for the "rejects above zero" rule
-    metrics.run_finished(spec.name, "done", interval_seconds=interval)
+    metrics.run_finished(spec.name, RunStatus.DONE, interval_seconds=interval)
     seconds = (now - run.started_at).total_seconds() if run and run.started_at else 0.0
     summary = {
         "run_id": run_id, "chunks": chunks, "rows_extracted": run.rows_extracted if run else None,
