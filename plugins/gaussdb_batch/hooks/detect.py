@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from gaussdb_batch.dialects import server_probes as probes
 from gaussdb_batch.hooks.session import OPTIONAL_SETTINGS
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
@@ -145,9 +146,6 @@ def refuse_dialect(dialect: str | None, info: ServerInfo, conn_id: str | None = 
         )
 
 
-#: The probe of ``FOR UPDATE SKIP LOCKED``: locks nothing; a syntax error (42601) where the grammar
-#: lacks the clause (openGauss before 3.1.0), any other outcome means the server parses it.
-SKIP_LOCKED_PROBE = "SELECT 1 FOR UPDATE SKIP LOCKED"
 SYNTAX_ERROR = "42601"
 
 
@@ -173,20 +171,18 @@ def probe_server(conn: Connection, error: type[Exception]) -> ServerInfo:
     """Probe a fresh, idle connection (autocommit off); leaves it idle again."""
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT version()")
+            cur.execute(probes.VERSION_SQL)
             version_text = str(cur.fetchone()[0])
-            og_version = _try_scalar(cur, "SELECT opengauss_version()", error)
-            compatibility = _try_scalar(cur, "SHOW sql_compatibility", error)
-            names = ", ".join(f"'{name}'" for name in OPTIONAL_SETTINGS)
-            present = _try_scalar(cur, f"SELECT string_agg(name, ',') FROM pg_settings WHERE name IN ({names})", error)
+            og_version = _try_scalar(cur, probes.OPENGAUSS_VERSION_SQL, error)
+            compatibility = _try_scalar(cur, probes.COMPATIBILITY_SQL, error)
+            present = _try_scalar(cur, probes.settings_present_sql(OPTIONAL_SETTINGS), error)
             is_gauss = og_version is not None or any(m in version_text.lower() for m in _GAUSS_MARKERS)
             ustore = data_nodes = dolphin = None
             if is_gauss:
-                ustore = _try_scalar(cur, "SELECT setting FROM pg_settings WHERE name = 'enable_default_ustore_table'",
-                                     error)
-                data_nodes = _try_scalar(cur, "SELECT count(*) FROM pgxc_node WHERE node_type = 'D'", error)
-                dolphin = _try_scalar(cur, "SELECT count(*) FROM pg_extension WHERE extname = 'dolphin'", error)
-            skip_locked = _probe(cur, SKIP_LOCKED_PROBE, error)[1] != SYNTAX_ERROR
+                ustore = _try_scalar(cur, probes.DEFAULT_USTORE_SQL, error)
+                data_nodes = _try_scalar(cur, probes.DATA_NODES_SQL, error)
+                dolphin = _try_scalar(cur, probes.DOLPHIN_SQL, error)
+            skip_locked = _probe(cur, probes.SKIP_LOCKED_PROBE, error)[1] != SYNTAX_ERROR
     finally:
         conn.rollback()
     info = ServerInfo(

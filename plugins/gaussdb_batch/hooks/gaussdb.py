@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from more_itertools import chunked
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
+from gaussdb_batch.dialects.server_probes import session_settings_sql
 from gaussdb_batch.hooks.auth import cached_probe, driver_for
 from gaussdb_batch.hooks.dbapi import Connection
 from gaussdb_batch.hooks.detect import GAUSSDB, ServerInfo, probe_server, refuse_dialect
@@ -151,7 +152,7 @@ class GaussDBHook(DbApiHook):
         """Set ``plan`` for the session with set_config (values bound, so no quoting here)."""
         if not plan:
             return
-        sql = "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in plan)
+        sql = session_settings_sql(len(plan))
         with conn.cursor() as cur:
             cur.execute(sql, [item for pair in plan for item in pair])
         conn.commit()

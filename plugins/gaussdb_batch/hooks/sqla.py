@@ -22,6 +22,8 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL, Engine, create_engine
 
+from gaussdb_batch.dialects import server_probes as probes
+
 if TYPE_CHECKING:
     from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
@@ -69,7 +71,7 @@ class HookDialect(PGDialect):
     def _get_server_version_info(self, connection: Any) -> tuple[int, ...]:
         # openGauss reports 9.2.4 (or its own release in version()); what SQLAlchemy gates
         # on that number (RETURNING, reflection queries) is the PostgreSQL 9.2 subset it has.
-        text = connection.exec_driver_sql("SELECT pg_catalog.version()").scalar() or ""
+        text = connection.exec_driver_sql(probes.CATALOG_VERSION_SQL).scalar() or ""
         found = _VERSION.search(str(text))
         if not found or "PostgreSQL" not in found.group(0):
             return (9, 2, 4)
@@ -77,7 +79,7 @@ class HookDialect(PGDialect):
 
     def do_ping(self, dbapi_connection: Any) -> bool:
         with dbapi_connection.cursor() as cur:
-            cur.execute("SELECT 1")
+            cur.execute(probes.PING_SQL)
         return True
 
     def is_disconnect(self, e: Any, connection: Any, cursor: Any) -> bool:
@@ -99,7 +101,7 @@ class HookDialect(PGDialect):
         if getattr(dbapi_connection, "autocommit", False):
             return "AUTOCOMMIT"
         with dbapi_connection.cursor() as cur:
-            cur.execute("SHOW transaction_isolation")
+            cur.execute(probes.ISOLATION_LEVEL_SQL)
             val = cur.fetchone()[0]
         dbapi_connection.rollback()
         return str(val).upper()
