@@ -44,9 +44,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gaussdb_batch.checks.suite_spec import COLUMN_KWARGS, COLUMN_LIST_KWARGS, SuiteSpec, parse_suite
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
+from gaussdb_batch.engine.suite_spec import COLUMN_KWARGS, COLUMN_LIST_KWARGS, SuiteSpec, parse_suite
 
 #: Result fields kept from GX: aggregates only (unexpected values and row samples are dropped).
 _OBSERVED_KEYS = ("observed_value", "element_count", "unexpected_count", "unexpected_percent",
@@ -296,15 +296,16 @@ def _log(ctx: BatchContext, run_id: int, outcome: Outcome) -> None:
         log.info("  [%s] %s %s", mark, e["expectation"], detail)
 
 
-def validate_run(ctx: BatchContext, run_id: int, expectations: Any) -> Outcome:
+def validate_run(ctx: BatchContext, run_id: int, expectations: SuiteSpec | Any) -> Outcome:
     """Validate the batch's expectation suite on the rows run ``run_id`` loaded; store and log the result.
 
-    ``expectations`` is the spec's ``checks.expectations``: a list of ``{type, kwargs}``
-    mappings or the path of a JSON file. Raises PermanentBatchError for a bad suite;
-    returns the Outcome otherwise (the caller decides to fail the check).
+    ``expectations`` is the spec's ``checks.expectations``, the suite parsed with the spec (or,
+    for a caller holding only the raw value, a list of ``{type, kwargs}`` mappings or the path
+    of a JSON file, parsed here). Raises PermanentBatchError for a bad suite; returns the
+    Outcome otherwise (the caller decides to fail the check).
     """
     run_id = int(run_id)
-    suite = parse_suite(ctx.spec.name, expectations)
+    suite = expectations if isinstance(expectations, SuiteSpec) else parse_suite(ctx.spec.name, expectations)
     _check_columns(ctx, suite)
     gx = _import_gx()
     results = _run_gx(ctx, gx, suite, run_id)

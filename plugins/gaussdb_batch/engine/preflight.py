@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gaussdb_batch.checks.suite_spec import COLUMN_KWARGS, COLUMN_LIST_KWARGS, parse_suite
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.suite_spec import COLUMN_KWARGS, COLUMN_LIST_KWARGS
 from gaussdb_batch.hooks.dbapi import Connection
 from gaussdb_batch.hooks.errors import GaussDBError
 from gaussdb_batch.identifiers import TableRef
@@ -109,9 +109,9 @@ def require_key_index(ctx: BatchContext) -> None:
 
 
 def _expectation_columns(ctx: BatchContext) -> list[str]:
-    if not ctx.spec.checks.expectations:
+    suite = ctx.spec.checks.expectations  # parsed with the spec
+    if suite is None:
         return []
-    suite = parse_suite(ctx.spec.name, ctx.spec.checks.expectations)
     cols: list[str] = []
     for exp in suite.expectations:
         for key in (*COLUMN_KWARGS, *COLUMN_LIST_KWARGS):

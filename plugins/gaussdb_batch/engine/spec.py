@@ -22,6 +22,7 @@ import yaml
 if TYPE_CHECKING:
     from gaussdb_batch.alerting import AlertingSpec
 
+from gaussdb_batch.engine.suite_spec import SuiteSpec, parse_suite
 from gaussdb_batch.identifiers import IdentifierError, TableRef, validate_identifier
 
 MODES = ("upsert", "append", "delete_insert")
@@ -62,8 +63,8 @@ class ChecksSpec:
     not_null: tuple[str, ...] = ()
     unique: tuple[tuple[str, ...], ...] = ()
     ranges: tuple[RangeCheck, ...] = ()
-    #: A great-expectations suite: a JSON file under include/, or an inline list of expectations.
-    expectations: str | list[Any] | None = None
+    #: The great-expectations suite (a JSON file under include/, or an inline list), parsed once with the spec.
+    expectations: SuiteSpec | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -453,22 +454,21 @@ def _parse_checks(ctx: _Ctx, data: Any) -> ChecksSpec:
         ctx.check_keys(where, bounds, {"min", "max"})
         limits = {k: ctx.number(f"{where}.{k}", v, minimum=float("-inf")) for k, v in bounds.items()}
         ranges.append(RangeCheck(column, limits.get("min"), limits.get("max")))
-    expectations = data.get("expectations")
+    expectations, suite = data.get("expectations"), None
     if expectations is not None:
-        from gaussdb_batch.checks.suite_spec import parse_suite
         from gaussdb_batch.engine.errors import PermanentBatchError
 
         if not isinstance(expectations, (str, list)):
             raise ctx.fail("checks.expectations", "must be the path of a suite file or a list of expectations")
         try:
-            parse_suite(ctx.name, expectations)
+            suite = parse_suite(ctx.name, expectations)
         except PermanentBatchError as exc:
             raise ctx.fail("checks.expectations", exc.message) from None
     return ChecksSpec(
         not_null=not_null,
         unique=tuple(_columns(ctx, f"checks.unique[{i}]", g) for i, g in enumerate(unique_raw)),
         ranges=tuple(ranges),
-        expectations=expectations,
+        expectations=suite,
     )
 
 

@@ -1,7 +1,8 @@
 """The shape of an expectation suite (``checks.expectations``): read and checked without GX or a database.
 
-The spec parser checks a batch's suite with this at DAG parse time; checks/expectations.py
-runs it with GX on the rows a run loaded.
+The spec parser reads a batch's suite with this once, at DAG parse time, and keeps it on the
+spec (``spec.checks.expectations``); the pre-flight checks its columns against the target and
+checks/expectations.py runs it with GX on the rows a run loaded.
 """
 
 from __future__ import annotations

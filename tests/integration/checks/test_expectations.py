@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from gaussdb_batch.checks.expectations import validate_run
-from gaussdb_batch.checks.suite_spec import parse_suite
+from gaussdb_batch.engine.suite_spec import parse_suite
 from gaussdb_batch.engine.check import check_run
 from gaussdb_batch.checks.suite import run_batch_checks
 from gaussdb_batch.engine.errors import PermanentBatchError
