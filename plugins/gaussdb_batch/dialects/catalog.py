@@ -2,8 +2,7 @@
 
 Every read goes through ``pg_class``/``pg_namespace``/``pg_attribute``/``pg_index`` (no
 ``to_regclass``, no ``information_schema``: GaussDB has the catalogs, not every convenience).
-Values (schema, table) are bound.
-Identifiers are validated and quoted; values are always bound.
+The schema and table read are bound values, never pasted.
 """
 
 from __future__ import annotations

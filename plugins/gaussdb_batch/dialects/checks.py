@@ -8,9 +8,11 @@ Identifiers are validated and quoted; values are always bound.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from gaussdb_batch.dialects.core import Column, SEQ
+
+from gaussdb_batch.dialects.core import SEQ, Column
 from gaussdb_batch.dialects.row_hash import RowHashSQL
-from gaussdb_batch.identifiers import TableRef, quote_ident as _q
+from gaussdb_batch.identifiers import TableRef
+from gaussdb_batch.identifiers import quote_ident as _q
 
 
 class ChecksSQL(RowHashSQL):

@@ -8,8 +8,10 @@ Identifiers are validated and quoted; values are always bound.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from gaussdb_batch.dialects.core import Column, DialectCore, UNDO_CHUNK, UNDO_OP, UNDO_RUN
-from gaussdb_batch.identifiers import TableRef, quote_ident as _q
+
+from gaussdb_batch.dialects.core import UNDO_CHUNK, UNDO_OP, UNDO_RUN, Column, DialectCore
+from gaussdb_batch.identifiers import TableRef
+from gaussdb_batch.identifiers import quote_ident as _q
 
 
 class CompensationSQL(DialectCore):

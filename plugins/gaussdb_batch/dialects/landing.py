@@ -8,8 +8,10 @@ Identifiers are validated and quoted; values are always bound.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from gaussdb_batch.dialects.core import Column, DialectCore, SEQ
-from gaussdb_batch.identifiers import TableRef, quote_ident as _q
+
+from gaussdb_batch.dialects.core import SEQ, Column, DialectCore
+from gaussdb_batch.identifiers import TableRef
+from gaussdb_batch.identifiers import quote_ident as _q
 
 
 class LandingSQL(DialectCore):

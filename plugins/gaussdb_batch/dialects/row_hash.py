@@ -1,15 +1,14 @@
 """The row hash of the fingerprint check, as Dialect methods: a row as an order-free sum of typed value terms.
 
 What the fingerprint treats as equal, type by type, is in docs/engine.md ("What the
-fingerprint sees"); ``python bench/hash_cost.py`` measures its cost.
-Identifiers are validated and quoted; values are always bound.
+fingerprint sees"); ``python bench/hash_cost.py`` measures its cost. Column names are quoted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gaussdb_batch.dialects.core import Column, DialectCore, base_type
+from gaussdb_batch.dialects.core import base_type, Column, DialectCore
 
 
 #: The term of a NULL value: outside the range of every value's term (|term| < 2**34), so NULL

@@ -1,4 +1,4 @@
-"""SQL of writing a chunk, as Dialect methods: plan settings, savepoints, the undo journal, upsert/append/delete_insert/purge.
+"""SQL of writing a chunk, as Dialect methods: plan settings, savepoints, the undo journal, the writes by mode.
 
 A chunk's statements run in one transaction: journal the before-images (undo), write the
 range, and bisect by savepoints on a data error. The upsert is the family's (``upsert_sql``).
@@ -8,8 +8,10 @@ Identifiers are validated and quoted; values are always bound.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from gaussdb_batch.dialects.core import Column, DialectCore, SEQ, UNDO_CHUNK, UNDO_OP, UNDO_RUN
-from gaussdb_batch.identifiers import TableRef, quote_ident as _q
+
+from gaussdb_batch.dialects.core import SEQ, UNDO_CHUNK, UNDO_OP, UNDO_RUN, Column, DialectCore
+from gaussdb_batch.identifiers import TableRef
+from gaussdb_batch.identifiers import quote_ident as _q
 
 
 class WritesSQL(DialectCore):
