@@ -23,6 +23,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
 from gaussdb_batch.assets import target_outlets
+from gaussdb_batch.engine.choices import SourceKind
 from gaussdb_batch.engine.spec import BatchSpec, load_spec, load_specs
 from gaussdb_batch.operators.adaptive import AdvanceWatermarkOperator, BacklogSensor
 from gaussdb_batch.operators.batch import (
@@ -56,9 +57,9 @@ def default_args(spec: BatchSpec) -> dict[str, Any]:
 def doc_md(spec: BatchSpec) -> str:
     """A readable description of the batch for the Airflow UI, generated from the spec."""
     src = spec.source
-    if src.kind == "table":
+    if src.kind == SourceKind.TABLE:
         source = f"`{src.table}` (connection `{src.conn_id}`), interval column `{src.interval_column}`"
-    elif src.kind == "sql":
+    elif src.kind == SourceKind.SQL:
         source = f"a SQL query on connection `{src.conn_id}`"
     else:
         source = f"files `{src.files}` ({src.file_format})"
@@ -148,8 +149,9 @@ def build_adaptive_dag(spec: BatchSpec) -> DAG:
     a = spec.adaptive
     if a is None:
         raise ValueError(f"batch {spec.name!r} has no adaptive schedule")
-    sizing = (f", chunk size adapts toward {spec.chunk_target_seconds:g}s per chunk within "
-              f"{spec.chunk_rows_min}..{spec.chunk_rows_max} rows" if spec.chunk_target_seconds else "")
+    c = spec.chunk_sizing
+    sizing = (f", chunk size adapts toward {c.target_seconds:g}s per chunk within {c.min_rows}..{c.max_rows} rows"
+              if c is not None else "")
     doc = (
         f"{doc_md(spec)}\n\nAdaptive: `{WAIT_TASK_ID}` polls the source every T seconds "
         f"(T in {a.t_min:g}..{a.t_max:g}, step {a.step:g}; shorter while more than {a.backlog_threshold} rows wait)"

@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from gaussdb_batch.assets import DEFAULT_PORT
+from gaussdb_batch.engine.choices import SourceKind
 from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.identifiers import TableRef
 
@@ -70,11 +71,11 @@ def source_datasets(spec: BatchSpec, rows: int | None = None) -> list[Any]:
 
     io = {"inputStatistics": InputStatisticsInputDatasetFacet(rowCount=rows)} if rows is not None else {}
     src = spec.source
-    if src.kind == "files":
+    if src.kind == SourceKind.FILES:
         return [InputDataset(namespace="file", name=str(src.files), inputFacets=io)]
     if src.conn_id is None:
         return []
-    if src.kind == "table" and src.table is not None:
+    if src.kind == SourceKind.TABLE and src.table is not None:
         return [table_dataset(src.conn_id, src.table.schema, src.table.name, io_facets=io)]
     tables = _query_tables(src.sql or "")
     # A row count belongs to the query, not to each table it joins: only a single table carries it.
@@ -83,7 +84,7 @@ def source_datasets(spec: BatchSpec, rows: int | None = None) -> list[Any]:
 
 
 def sql_job_facets(spec: BatchSpec) -> dict[str, Any]:
-    if spec.source.kind != "sql" or not spec.source.sql:
+    if spec.source.kind != SourceKind.SQL or not spec.source.sql:
         return {}
     from openlineage.client.generated.sql_job import SQLJobFacet
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from gaussdb_batch import metrics
 from gaussdb_batch.dialects.gaussdb import INVALID_REGULAR_EXPRESSION, NUMBER_CHECK
 from gaussdb_batch.engine import state
+from gaussdb_batch.engine.choices import LoadMode, RejectStage
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
@@ -79,7 +80,7 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
     d, driver = ctx.landing_dialect(run_id), ctx.target_hook.driver
     params = {"run_id": run_id, "chunk_no": chunk_no, "lo": lo, "hi": hi}
     landing = ctx.landing(run_id)
-    upsert = not reload and ctx.spec.mode == "upsert"
+    upsert = not reload and ctx.spec.mode == LoadMode.UPSERT
     cur.execute(d.savepoint_sql(SAVEPOINT))
     plain = False
     captured = 0
@@ -94,7 +95,7 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
                 d.write_sql(ctx.spec.mode, ctx.target, landing, ctx.columns, ctx.key_columns):
             cur.execute(stmt, params)
             written = max(cur.rowcount or 0, 0)
-        if not plain and ctx.spec.mode == "upsert" and written < hi - lo + 1:
+        if not plain and ctx.spec.mode == LoadMode.UPSERT and written < hi - lo + 1:
             # The upsert's row count leaves out rows it found already identical (not rewritten)
             # or kept (DO NOTHING): every landed row of the range is in place now. (A count of
             # hi - lo + 1 already is every row the range can hold.)
@@ -148,7 +149,7 @@ def plan_chunk(cur: Cursor, ctx: BatchContext, chunk_no: int, rows: int) -> None
     keys, so per-row plans would scan the landing once per target row (quadratic); it runs with
     the planner free to hash the landing once (an anti join).
     """
-    if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
+    if chunk_no == PURGE_CHUNK and ctx.spec.mode == LoadMode.DELETE_INSERT:
         cur.execute(ctx.dialect.chunk_plan_settings_sql(pinned=False))
     else:
         ctx.size_plans(cur, rows)
@@ -169,7 +170,7 @@ def _store_rejects(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, r
     names = [c.name for c in ctx.columns]
     rows = {r[0]: dict(zip(names, r[1:])) for r in cur.fetchall()}
     for seq, sqlstate, message in rejects.rows:
-        insert_reject(cur, ctx, run_id, stage="load", chunk_no=chunk_no, seq=seq, sqlstate=sqlstate,
+        insert_reject(cur, ctx, run_id, stage=RejectStage.LOAD, chunk_no=chunk_no, seq=seq, sqlstate=sqlstate,
                       message=message, values=rows.get(seq, {}))
 
 
@@ -191,7 +192,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             t0 = time.monotonic()
             rejects = _Rejects()
             reload = False
-            if chunk_no == PURGE_CHUNK and ctx.spec.mode == "delete_insert":
+            if chunk_no == PURGE_CHUNK and ctx.spec.mode == LoadMode.DELETE_INSERT:
                 _purge_interval(cur, ctx, run_id)  # deletions are not rows written
                 written = 0
             else:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from gaussdb_batch.engine.choices import RejectStage
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.hooks.dbapi import Cursor
 
@@ -42,7 +43,7 @@ def reject_reason(message: str, sqlstate: str, *, empty_is_null: bool, values: d
     return message + A_MODE_NOTE if cause else message
 
 
-def insert_reject(cur: Cursor, ctx: BatchContext, run_id: int, *, stage: str, seq: int | None, sqlstate: str,
+def insert_reject(cur: Cursor, ctx: BatchContext, run_id: int, *, stage: RejectStage, seq: int | None, sqlstate: str,
                   message: str, chunk_no: int | None = None, values: dict[str, Any] | None = None,
                   key_text: str | None = None, row_text: str | None = None) -> None:
     """Store one rejected row; ``values`` (column -> value) gives its key and JSON text when known."""
@@ -50,7 +51,7 @@ def insert_reject(cur: Cursor, ctx: BatchContext, run_id: int, *, stage: str, se
         key_text = ctx.key_text(values) if key_text is None else key_text
         row_text = json.dumps(values, ensure_ascii=False, default=str) if row_text is None else row_text
     cur.execute(ctx.dialect.insert_reject_sql(ctx.schema), {
-        "run_id": run_id, "chunk_no": chunk_no, "seq": seq, "stage": stage, "key_text": key_text,
+        "run_id": run_id, "chunk_no": chunk_no, "seq": seq, "stage": RejectStage(stage).value, "key_text": key_text,
         "row_text": row_text, "sqlstate": sqlstate,
         "message": reject_reason(message, sqlstate, empty_is_null=ctx.dialect.empty_is_null, values=values,
                                  string_columns=[c.name for c in ctx.columns if c.is_string])})

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from gaussdb_batch.engine.choices import LoadMode, Overlap
 from gaussdb_batch.engine.errors import PermanentBatchError
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def begin(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun:
         if isinstance(outcome, Begun):
             return outcome
         run_id, live, status, left = outcome
-        if spec.on_overlap == "fail":
+        if spec.on_overlap == Overlap.FAIL:
             raise OverlapError(
                 spec.name,
                 f"interval {start.isoformat()} .. {end.isoformat()} is being processed by {live} "
@@ -188,7 +189,7 @@ def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.d
         cur.execute(d.latest_run_sql(schema), {"batch": spec.name, "start": start, "end": end})
         row = cur.fetchone()
         if row is None or row[2] in FINISHED:
-            if row is not None and row[2] == RunStatus.DONE and spec.mode == "append":
+            if row is not None and row[2] == RunStatus.DONE and spec.mode == LoadMode.APPEND:
                 raise PermanentBatchError(
                     spec.name,
                     f"interval {start.isoformat()} .. {end.isoformat()} was already appended by run {row[0]}: "
