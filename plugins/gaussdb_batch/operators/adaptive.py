@@ -24,6 +24,8 @@ class BacklogSensor(BatchOperator):
     Returns ``{"start", "end", "backlog", "period", "polls"}``: ``start``/``end`` (ISO) feed
     ExtractOperator's ``interval``; ``polls`` lists this wait's polls as [period, waited, backlog].
     The backlog gauge and the current period are emitted here, in the worker, after each poll.
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); with its ``adaptive`` schedule
     """
 
     ui_color = "#f3e5ff"
@@ -74,7 +76,12 @@ class BacklogSensor(BatchOperator):
 
 
 class AdvanceWatermarkOperator(FinalizeOperator):
-    """After finalize: move the watermark to the run's interval end and adapt the chunk size."""
+    """After finalize: move the watermark to the run's interval end and adapt the chunk size.
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); with its ``adaptive`` schedule
+    :param run_id: the control schema's run id to act on (templated; usually ``extract.output``, the run id
+        ExtractOperator returns)
+    """
 
     @fail_fast
     def execute(self, context: Any) -> dict:

@@ -90,6 +90,11 @@ def data_interval(context: Any) -> tuple[dt.datetime, dt.datetime]:
 
 
 class BatchOperator(BaseOperator):
+    """The base of a batch's operators: one spec, and the batch's context built on first use.
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
+    """
+
     ui_color = "#e8f1fb"
 
     def __init__(self, *, spec: BatchSpec, **kwargs: Any) -> None:
@@ -114,7 +119,12 @@ class BatchOperator(BaseOperator):
 
 
 class _RunOperator(BatchOperator):
-    """An operator acting on one run of the batch: ``run_id`` is templated (usually extract's XCom)."""
+    """An operator acting on one run of the batch: ``run_id`` is templated (usually extract's XCom).
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
+    :param run_id: the control schema's run id to act on (templated; usually ``extract.output``, the run id
+        ExtractOperator returns)
+    """
 
     template_fields: tuple[str, ...] = ("run_id",)
 
@@ -128,6 +138,10 @@ class ExtractOperator(BatchOperator):
 
     ``interval`` (templated; e.g. the XCom of an adaptive sensor) is a mapping with ISO
     ``start`` and ``end`` and wins over params and the run's data interval.
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
+    :param interval: the interval to load, ``{"start": ISO, "end": ISO}`` (templated); None (the default)
+        takes the DAG run's params or its data interval
     """
 
     template_fields = ("interval",)
@@ -168,7 +182,13 @@ class ExtractOperator(BatchOperator):
 
 
 class LoadLaneOperator(_RunOperator):
-    """One loader lane: claims and loads pending chunks until none is left (map it over lanes)."""
+    """One loader lane: claims and loads pending chunks until none is left (map it over lanes).
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
+    :param run_id: the control schema's run id to act on (templated; usually ``extract.output``, the run id
+        ExtractOperator returns)
+    :param lane: this lane's number, 0..lanes-1 (templated; stored in ``chunks.lane`` of the chunks it loads)
+    """
 
     template_fields = ("run_id", "lane")
     ui_color = "#c9f2d5"
@@ -193,7 +213,12 @@ class LoadLaneOperator(_RunOperator):
 
 
 class CheckOperator(_RunOperator):
-    """Reconcile every chunk (count + fingerprint), repair once, then run the batch's expectations."""
+    """Reconcile every chunk (count + fingerprint), repair once, then run the batch's expectations.
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
+    :param run_id: the control schema's run id to act on (templated; usually ``extract.output``, the run id
+        ExtractOperator returns)
+    """
 
     ui_color = "#fff2c6"
 
@@ -223,6 +248,16 @@ class CompensateOperator(_RunOperator):
     earlier finished run, from ``dag_run_id`` (the Airflow DAG run that ran it, as the UI shows
     it) or ``run_id`` (the control schema's run id). When it undid nothing (no run, another DAG
     run owns it, already compensated, nothing written) the task ends *skipped*, not green.
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
+    :param extract_task_id: the task whose XCom is the run id, read when ``run_id`` rendered to nothing
+        (in a batch DAG: ``extract``)
+    :param run_id: the control schema's run id to undo (templated); for a manual rollback, give this or
+        ``dag_run_id``
+    :param dag_run_id: for a manual rollback: the Airflow DAG run whose batch run to undo, as the UI shows
+        it (templated)
+    :param manual: True for the rollback DAG: undo a finished (DONE) run by hand, from exactly one of
+        ``run_id`` and ``dag_run_id``; False (the default) undoes the failed run of this DAG run
     """
 
     template_fields = ("run_id", "dag_run_id")
@@ -290,7 +325,12 @@ def _notify_compensation(spec: BatchSpec, context: Any, run_id: int, reason: str
 
 
 class FinalizeOperator(_RunOperator):
-    """Mark the run DONE with its totals and purge landing/undo past retention."""
+    """Mark the run DONE with its totals and purge landing/undo past retention.
+
+    :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
+    :param run_id: the control schema's run id to act on (templated; usually ``extract.output``, the run id
+        ExtractOperator returns)
+    """
 
     ui_color = "#e0e0e0"
 
