@@ -22,9 +22,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+# Exported lazily by airflow.sdk (a module __getattr__), which mypy does not follow.
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference  # type: ignore[attr-defined]
 
 from gaussdb_batch.engine.state import RunStatus
 from gaussdb_batch.notifiers.webhook import (
@@ -34,6 +35,9 @@ from gaussdb_batch.notifiers.webhook import (
     WebhookNotifier,
     WeComNotifier,
 )
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 NOTIFIER_TYPES: dict[str, type[WebhookNotifier]] = {
     "dingtalk": DingTalkNotifier,
@@ -201,7 +205,7 @@ def compensation_notifier(
         for target in targets:
             notifier = target.notifier(batch=batch, message=message, state=RunStatus.COMPENSATED.lower())
             try:
-                notifier.notify(dict(context or {}))
+                notifier.notify(cast("Context", dict(context or {})))
             except Exception as exc:  # notify() already swallows delivery errors; this is belt and braces
                 notifier.log.error("compensation alert via %r not sent: %s", target.conn_id, exc)
 

@@ -39,7 +39,7 @@ ROLLBACK_SUFFIX = "__rollback"
 
 
 def is_own_note(note: str | None) -> bool:
-    return bool(note) and (note.startswith(MARKER) or bool(_OLD_NOTE.match(note)))
+    return note is not None and (note.startswith(MARKER) or bool(_OLD_NOTE.match(note)))
 
 
 def note_text(batch_run: dict[str, Any] | None, state: str, *, finalize: dict[str, Any] | None = None,

@@ -21,7 +21,7 @@ from typing import Any
 
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
-from gaussdb_batch.hooks.dbapi import Connection
+from gaussdb_batch.hooks.dbapi import Connection, scalar
 
 
 
@@ -61,7 +61,7 @@ def builtin_checks(ctx: BatchContext, run_id: int) -> dict[str, int]:
         with conn.cursor() as cur:
             for name, sql, params in queries:
                 cur.execute(sql, {"run_id": run_id, **params})
-                out[name] = int(cur.fetchone()[0])
+                out[name] = int(scalar(cur, f"built-in check {name}"))
         return out
 
     return ctx.tx(run, purpose=f"run the built-in checks of run {run_id}")

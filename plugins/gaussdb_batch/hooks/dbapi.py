@@ -61,3 +61,21 @@ class Connection(Protocol):
     def rollback(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+class NoRowError(LookupError):
+    """A statement that always returns a row returned none: the database is not what the code expects."""
+
+
+def one_row(cur: Cursor, what: str = "the statement") -> Row:
+    """The next row of ``cur``; raises instead of handing back None (``fetchone()[0]`` would fail later
+    with an unhelpful TypeError)."""
+    row = cur.fetchone()
+    if row is None:
+        raise NoRowError(f"{what} returned no row")
+    return row
+
+
+def scalar(cur: Cursor, what: str = "the statement") -> Any:
+    """The first column of the next row of ``cur`` (which may be NULL); raises when there is no row."""
+    return one_row(cur, what)[0]

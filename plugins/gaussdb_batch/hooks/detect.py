@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from gaussdb_batch.dialects import server_probes as probes
 from gaussdb_batch.hooks.session import OPTIONAL_SETTINGS
-from gaussdb_batch.hooks.dbapi import Connection, Cursor
+from gaussdb_batch.hooks.dbapi import Connection, Cursor, Row, scalar
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def refuse_dialect(dialect: str | None, info: ServerInfo, conn_id: str | None = 
 SYNTAX_ERROR = "42601"
 
 
-def _probe(cur: Cursor, sql: str, error: type[Exception]) -> tuple[tuple | None, str | None]:
+def _probe(cur: Cursor, sql: str, error: type[Exception]) -> tuple[Row | None, str | None]:
     """Run ``sql`` under a savepoint: (its first row, None), or (None, its SQLSTATE or "") when it fails."""
     cur.execute("SAVEPOINT gaussdb_batch_probe")
     try:
@@ -172,7 +172,7 @@ def probe_server(conn: Connection, error: type[Exception]) -> ServerInfo:
     try:
         with conn.cursor() as cur:
             cur.execute(probes.VERSION_SQL)
-            version_text = str(cur.fetchone()[0])
+            version_text = str(scalar(cur, "version()"))
             og_version = _try_scalar(cur, probes.OPENGAUSS_VERSION_SQL, error)
             compatibility = _try_scalar(cur, probes.COMPATIBILITY_SQL, error)
             present = _try_scalar(cur, probes.settings_present_sql(OPTIONAL_SETTINGS), error)

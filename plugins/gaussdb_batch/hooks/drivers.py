@@ -37,7 +37,8 @@ def _dialect_of(conn: Any) -> str:
 
 def _as_text(query: Any, cursor: Any, composable: tuple[type, ...], context: Callable[[Any], Any]) -> str:
     if composable and isinstance(query, composable):
-        return str(query.as_string(context(cursor)))
+        composed: Any = query  # a driver's sql.Composable: its as_string needs the connection
+        return str(composed.as_string(context(cursor)))
     if isinstance(query, bytes):
         return query.decode("utf-8", "replace")
     return str(query)
@@ -73,7 +74,7 @@ def observed_cursor_class(
     return type(f"Observed{base.__name__}", (base,), {name: wrap(name) for name in methods})
 
 
-def observed_connection_class(base: type) -> type:
+def observed_connection_class(base: type) -> Any:
     """A subclass of a driver's connection that carries the dialect name observers report."""
     return type(f"Observed{base.__name__}", (base,), {"gb_dialect": UNKNOWN_DIALECT})
 
@@ -163,7 +164,7 @@ class Psycopg2Driver(Driver):
         import psycopg2.extensions as ext
         import psycopg2.sql
 
-        self.module = psycopg2
+        self.module: Any = psycopg2
         self._cursor = observed_cursor_class(
             ext.cursor, ("execute", "executemany", "copy_expert"), composable=(psycopg2.sql.Composable,)
         )
@@ -175,8 +176,8 @@ class Psycopg2Driver(Driver):
         return conn
 
     def copy_in(self, cursor: Any, sql: str, source: CopySource) -> int:
-        source = _chunks_or_file(source)
-        reader = source if hasattr(source, "read") else IterableReader(source)
+        chunks = _chunks_or_file(source)
+        reader = chunks if hasattr(chunks, "read") else IterableReader(chunks)
         cursor.copy_expert(sql, reader, size=COPY_CHUNK)
         return cursor.rowcount
 
@@ -282,7 +283,7 @@ class AsyncGaussDBDriver(Driver):
 
         from gaussdb_batch.hooks.auth import effective_sslmode
 
-        ssl_params = {k: params[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl") if k in params}
+        ssl_params: dict[str, Any] = {k: params[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl") if k in params}
         # libpq's choice (PGSSLMODE, else prefer), which driver auto's probe made too; the
         # library alone would read its own GAUSSDBSSLMODE.
         ssl_params["sslmode"] = effective_sslmode(params.get("sslmode"))

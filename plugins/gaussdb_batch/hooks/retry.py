@@ -76,7 +76,7 @@ def to_db_error(
     if lost and _HOPELESS_CONNECT.search(str(exc)):
         kind = PERMANENT
     diag = driver.diag(exc)
-    names = [diag[k] for k in ("schema_name", "table_name") if diag[k]]
+    names = [str(diag[k]) for k in ("schema_name", "table_name") if diag[k]]
     where = ".".join(names) or None
     for key in ("column_name", "constraint_name") if column_names else ("constraint_name",):
         if diag[key]:

@@ -16,13 +16,16 @@ hook's session settings; pandas and other URL-only tools can use them.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import URL, Engine, create_engine
+from sqlalchemy.engine.interfaces import IsolationLevel
 
 from gaussdb_batch.dialects import server_probes as probes
+from gaussdb_batch.hooks.dbapi import scalar
 
 if TYPE_CHECKING:
     from gaussdb_batch.hooks.gaussdb import GaussDBHook
@@ -97,16 +100,16 @@ class HookDialect(PGDialect):
         dbapi_connection.autocommit = False
         super().set_isolation_level(dbapi_connection, level)
 
-    def get_isolation_level(self, dbapi_connection: Any) -> str:
+    def get_isolation_level(self, dbapi_connection: Any) -> IsolationLevel:
         if getattr(dbapi_connection, "autocommit", False):
             return "AUTOCOMMIT"
         with dbapi_connection.cursor() as cur:
             cur.execute(probes.ISOLATION_LEVEL_SQL)
-            val = cur.fetchone()[0]
+            val = scalar(cur, "the isolation level")
         dbapi_connection.rollback()
-        return str(val).upper()
+        return cast(IsolationLevel, str(val).upper())
 
-    def get_isolation_level_values(self, dbapi_conn: Any) -> list[str]:
+    def get_isolation_level_values(self, dbapi_conn: Any) -> Sequence[IsolationLevel]:
         return ["AUTOCOMMIT", *super().get_isolation_level_values(dbapi_conn)]
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from airflow.api_fastapi.core_api.security import GetUserDep
@@ -31,6 +31,9 @@ from fastapi.responses import HTMLResponse
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.spec import BatchSpec, load_spec
 from gaussdb_batch.ui import queries
+
+#: The HTTP methods Airflow's access checks know.
+Method = Literal["GET", "POST", "PUT", "DELETE"]
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
@@ -76,14 +79,14 @@ def _entries() -> dict[str, Entry]:
     return out
 
 
-def _require(request: Request, user: Any, dag_id: str, method: str = "GET", *, entity: Any = None) -> None:
+def _require(request: Request, user: Any, dag_id: str, method: Method = "GET", *, entity: Any = None) -> None:
     """Airflow's own check of a DAG endpoint (team resolved from the DAG's bundle): 403 when refused."""
     from airflow.api_fastapi.core_api.security import requires_access_dag
 
     requires_access_dag(method, entity, param_dag_id=dag_id)(request, user)
 
 
-def _may(request: Request, user: Any, dag_id: str, method: str) -> bool:
+def _may(request: Request, user: Any, dag_id: str, method: Method) -> bool:
     try:
         _require(request, user, dag_id, method)
     except HTTPException:
@@ -157,8 +160,8 @@ def _links(spec: BatchSpec, run: dict) -> dict[str, str | None]:
 
 def _summary(spec: BatchSpec) -> dict[str, Any]:
     src = spec.source
-    source = (f"files {src.files}" if src.kind == "files" else
-              "a SQL query" if src.kind == "sql" else f"table {src.table.schema}.{src.table.name}")
+    source = (f"files {src.files}" if src.files else "a SQL query" if src.sql or src.table is None
+              else f"table {src.table.schema}.{src.table.name}")
     return {"batch": spec.name, "dag_id": spec.dag_id, "description": spec.description,
             "target": f"{spec.target.table.schema}.{spec.target.table.name}", "source": source, "mode": spec.mode,
             "lanes": spec.lanes, "chunk_rows": spec.chunk_rows, "max_rejects": spec.max_rejects}

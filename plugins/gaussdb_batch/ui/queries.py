@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from gaussdb_batch.dialects.ui_reads import (CHUNK_COLUMNS, QUALITY_COLUMNS, RECON_COLUMNS, REJECT_COLUMNS,
@@ -110,7 +111,7 @@ def _row_values(item: dict) -> list[str]:
     return sorted({v for v in values if isinstance(v, str) and len(v) >= 3}, key=len, reverse=True)
 
 
-def redact(message: str | None, values: list[str] = ()) -> str | None:
+def redact(message: str | None, values: Sequence[str] = ()) -> str | None:
     """A reason without row values: quoted words that are not object names, and the row's own values."""
     if not message:
         return message
