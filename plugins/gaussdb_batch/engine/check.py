@@ -50,8 +50,16 @@ class CheckResult:
     #: Of those, the chunks that matched after the repair's reload.
     repaired: list[int]
     rows: int
-    #: Of those, the chunks still different after the reload (the check raises naming them).
+    #: Of those, the chunks still different after the reload (the check raises CheckFailed naming them).
     still_different: list[int] = field(default_factory=list)
+
+
+class CheckFailed(PermanentBatchError):
+    """Chunks still differ from their landing after the repair; ``result`` says which and what was repaired."""
+
+    def __init__(self, batch: str, message: str, *, result: CheckResult):
+        super().__init__(batch, message, run_id=result.run_id)
+        self.result = result
 
 
 def _chunks(ctx: BatchContext, run_id: int) -> list[Chunk]:
@@ -214,7 +222,7 @@ def check_run(ctx: BatchContext, run_id: int) -> CheckResult:
             f"chunk {c.chunk_no} keys {c.key_lo}..{c.key_hi}: {c.source_rows} landed vs {c.target_rows} in target"
             for c in still
         )
-        raise PermanentBatchError(spec.name, f"target differs from the source after repair: {detail}", run_id=run_id)
+        raise CheckFailed(spec.name, f"target differs from the source after repair: {detail}", result=result)
     log.info("batch=%s run=%s: %s chunks, %s rows match (repaired: %s)", spec.name, run_id, len(all_nos), rows,
              result.repaired or "none")
     return result
