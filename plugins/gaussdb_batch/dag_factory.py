@@ -149,8 +149,9 @@ def build_adaptive_dag(spec: BatchSpec) -> DAG:
     a = spec.adaptive
     if a is None:
         raise ValueError(f"batch {spec.name!r} has no adaptive schedule")
-    sizing = (f", chunk size adapts toward {spec.chunk_target_seconds:g}s per chunk within "
-              f"{spec.chunk_rows_min}..{spec.chunk_rows_max} rows" if spec.chunk_target_seconds else "")
+    c = spec.chunk_sizing
+    sizing = (f", chunk size adapts toward {c.target_seconds:g}s per chunk within {c.min_rows}..{c.max_rows} rows"
+              if c is not None else "")
     doc = (
         f"{doc_md(spec)}\n\nAdaptive: `{WAIT_TASK_ID}` polls the source every T seconds "
         f"(T in {a.t_min:g}..{a.t_max:g}, step {a.step:g}; shorter while more than {a.backlog_threshold} rows wait)"

@@ -21,7 +21,6 @@ from typing import Any
 
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
 from gaussdb_batch.engine.control import (
-    adaptive_chunks,
     chunk_rows_in,
     get_run,
     read_state_in,
@@ -158,17 +157,15 @@ def after_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
                 mark = max(mark, _as_utc(dt.datetime.fromisoformat(state.watermark)))
             fields: dict[str, Any] = {"watermark": mark.isoformat()}
             out: dict[str, Any] = {"run_id": run_id, "watermark": mark.isoformat()}
-            if adaptive_chunks(spec):
+            sizing = spec.chunk_sizing
+            if sizing is not None:
                 current = chunk_rows_in(cur, ctx)
                 cur.execute(ctx.dialect.full_chunk_seconds_sql(ctx.schema), {"run_id": run_id, "rows": current,
                                                                           "done": ChunkStatus.DONE.value})
                 full, mean = cur.fetchone()
                 seconds = float(mean) if full else None
-                new = next_chunk_rows(
-                    current, seconds, target_seconds=spec.chunk_target_seconds,  # type: ignore[arg-type]
-                    min_rows=spec.chunk_rows_min, max_rows=spec.chunk_rows_max,  # type: ignore[arg-type]
-                    step=spec.chunk_rows_step,  # type: ignore[arg-type]
-                )
+                new = next_chunk_rows(current, seconds, target_seconds=sizing.target_seconds,
+                                      min_rows=sizing.min_rows, max_rows=sizing.max_rows, step=sizing.step)
                 fields["chunk_rows"] = new
                 out.update(chunk_rows_before=current, chunk_rows=new, full_chunks=int(full or 0),
                            mean_chunk_seconds=None if seconds is None else round(seconds, 4))

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from gaussdb_batch.engine.context import CONTROL_LOCK_KEY, BatchContext, log
-from gaussdb_batch.engine.spec import BatchSpec
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
 
 @dataclass(frozen=True)
@@ -95,10 +94,6 @@ def run_of_dag_run(ctx: BatchContext, dag_id: str, dag_run_id: str) -> int:
     return int(rows[0][0])
 
 
-def adaptive_chunks(spec: BatchSpec) -> bool:
-    return spec.chunk_target_seconds is not None
-
-
 @dataclass(frozen=True)
 class BatchState:
     period_seconds: float | None = None
@@ -146,10 +141,10 @@ def write_state(ctx: BatchContext, **fields: Any) -> None:
 
 def chunk_rows_in(cur: Cursor, ctx: BatchContext) -> int:
     """The chunk size the planner uses: the adapted one from batch_state, else the spec's."""
-    if not adaptive_chunks(ctx.spec):
+    sizing = ctx.spec.chunk_sizing
+    if sizing is None:
         return ctx.spec.chunk_rows
     current = read_state_in(cur, ctx).chunk_rows
-    spec = ctx.spec
     if current is None:
-        return spec.chunk_rows
-    return max(spec.chunk_rows_min, min(spec.chunk_rows_max, int(current)))  # type: ignore[type-var]
+        return ctx.spec.chunk_rows
+    return max(sizing.min_rows, min(sizing.max_rows, int(current)))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gaussdb_batch.engine.choices import SourceKind
 from gaussdb_batch.engine.context import BatchContext, log
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.suite_spec import COLUMN_KWARGS, COLUMN_LIST_KWARGS
@@ -142,10 +143,10 @@ def _target_problems(ctx: BatchContext) -> tuple[list[Problem], list[str]]:
 def _source_problems(ctx: BatchContext, target_cols: list[str]) -> list[Problem]:
     """The source must have the interval, key and tie-break columns, and every target column (extract selects them)."""
     src, spec = ctx.spec.source, ctx.spec
-    if src.kind == "files":
+    if src.kind == SourceKind.FILES:
         return []
     hook = ctx.source_hook
-    if src.kind == "sql":
+    if src.kind == SourceKind.SQL:
         field, where = "source.sql", "the rows of source.sql"
         try:
             cols = _query_columns(hook, src.sql or "", f"{spec.name}: pre-flight: run source.sql for no rows")
@@ -182,7 +183,7 @@ def check(ctx: BatchContext) -> list[Problem]:
     problems = [p for p in (
         _opened("target.conn_id", spec.target.conn_id, lambda: ctx.target_hook),
         _opened("source.conn_id", spec.source.conn_id, lambda: ctx.source_hook)
-        if spec.source.kind != "files" and spec.source.conn_id != spec.target.conn_id else None,
+        if spec.source.kind != SourceKind.FILES and spec.source.conn_id != spec.target.conn_id else None,
     ) if p is not None]
     if problems:
         return problems

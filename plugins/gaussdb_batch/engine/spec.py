@@ -15,17 +15,16 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from gaussdb_batch.alerting import AlertingSpec
-
+from gaussdb_batch.alerting import AlertingSpec
+from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
 from gaussdb_batch.engine.suite_spec import SuiteSpec, parse_suite
 from gaussdb_batch.identifiers import IdentifierError, TableRef, validate_identifier
 
-MODES = ("upsert", "append", "delete_insert")
+MODES = tuple(LoadMode)
 #: Schedule presets that give every run a data interval (``@once`` and ``@continuous`` do not).
 CRON_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight")
 #: Upper bounds: beyond them a chunk holds locks too long, a run opens too many sessions, or a
@@ -89,8 +88,8 @@ class SourceSpec:
     tie_break: tuple[str, ...] = ()
 
     @property
-    def kind(self) -> str:
-        return "files" if self.files else ("sql" if self.sql else "table")
+    def kind(self) -> SourceKind:
+        return SourceKind.FILES if self.files else (SourceKind.SQL if self.sql else SourceKind.TABLE)
 
 
 @dataclass(frozen=True)
@@ -112,6 +111,17 @@ class AdaptiveSpec:
 
 
 @dataclass(frozen=True)
+class ChunkSizing:
+    """Adaptive chunk size (adaptive schedules): AIMD toward ``target_seconds`` per chunk within min..max rows."""
+
+    target_seconds: float
+    min_rows: int
+    max_rows: int
+    #: Rows added after a run whose chunks finished under the target (defaults to min_rows).
+    step: int
+
+
+@dataclass(frozen=True)
 class BatchSpec:
     name: str
     source: SourceSpec
@@ -125,7 +135,7 @@ class BatchSpec:
     description: str = ""
     owner: str = "data-engineering"
     tags: tuple[str, ...] = ()
-    mode: str = "upsert"
+    mode: LoadMode = LoadMode.UPSERT
     chunk_rows: int = 10_000
     lanes: int = 2
     pool: str = "gaussdb_load"
@@ -138,25 +148,22 @@ class BatchSpec:
     throttle_rows_per_second: float | None = None
     retention_days: int = 7
     #: A second attempt at an interval whose owner is alive: fail at once, or wait for it.
-    on_overlap: str = "fail"
+    on_overlap: Overlap = Overlap.FAIL
     #: How long an attempt stays owned without a sign of life (a chunk commit, a step).
     lease_seconds: int = 600
     control_schema: str = "gaussdb_batch"
     same_database: bool | None = None
-    alerting: AlertingSpec | None = None
+    alerting: AlertingSpec = field(default_factory=AlertingSpec)
     checks: ChecksSpec = field(default_factory=ChecksSpec)
-    #: Adaptive chunk size (adaptive schedules): chunk_rows moves toward this chunk duration.
-    chunk_target_seconds: float | None = None
-    chunk_rows_min: int | None = None
-    chunk_rows_max: int | None = None
-    chunk_rows_step: int | None = None
+    #: Adaptive chunk size (spec keys chunk_target_seconds, chunk_rows_min/max/step); None: chunk_rows fixed.
+    chunk_sizing: ChunkSizing | None = None
 
     @property
     def same_db(self) -> bool:
         """Source and target share a database: extract with INSERT ... SELECT, no COPY."""
         if self.same_database is not None:
             return self.same_database
-        return self.source.kind != "files" and self.source.conn_id == self.target.conn_id
+        return self.source.kind != SourceKind.FILES and self.source.conn_id == self.target.conn_id
 
     @property
     def dag_id(self) -> str:
@@ -173,7 +180,7 @@ _TOP_KEYS = {
     "chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step",
 }
 _SOURCE_KEYS = {"conn_id", "table", "interval_column", "sql", "files", "format", "order_by_key", "tie_break"}
-OVERLAP = ("fail", "wait")
+OVERLAP = tuple(Overlap)
 _TARGET_KEYS = {"conn_id", "table", "distribute_by", "interval_column"}
 _ADAPTIVE_KEYS = {"type", "t_min", "t_max", "step", "backlog_threshold", "watermark_column"}
 _REQUIRED = ("name", "source", "target", "keys", "schedule")
@@ -372,7 +379,7 @@ def _check_adaptive_source(ctx: _Ctx, source: SourceSpec, adaptive: AdaptiveSpec
     """An adaptive batch counts its backlog in a source table, on the column extract cuts intervals on."""
     if adaptive is None:
         return
-    if source.kind != "table":
+    if source.kind != SourceKind.TABLE:
         raise ctx.fail("source.table", "an adaptive schedule counts its backlog in a source table: "
                                        "give source.table and source.interval_column")
     if adaptive.watermark_column and adaptive.watermark_column != source.interval_column:
@@ -380,12 +387,12 @@ def _check_adaptive_source(ctx: _Ctx, source: SourceSpec, adaptive: AdaptiveSpec
                                                     f"({source.interval_column!r}): extract cuts each run's interval on it")
 
 
-def _parse_chunk_sizing(ctx: _Ctx, data: Mapping, adaptive: AdaptiveSpec | None) -> dict[str, Any]:
+def _parse_chunk_sizing(ctx: _Ctx, data: Mapping, adaptive: AdaptiveSpec | None) -> ChunkSizing | None:
     """Adaptive chunk size: AIMD toward chunk_target_seconds within chunk_rows_min..chunk_rows_max."""
     given = [k for k in ("chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step")
              if data.get(k) is not None]
     if not given:
-        return {}
+        return None
     if data.get("chunk_target_seconds") is None:
         raise ctx.fail(given[0], "only applies with chunk_target_seconds (adaptive chunk size)")
     if adaptive is None:
@@ -404,7 +411,7 @@ def _parse_chunk_sizing(ctx: _Ctx, data: Mapping, adaptive: AdaptiveSpec | None)
         raise ctx.fail("chunk_rows", f"the first chunk size must lie in chunk_rows_min..chunk_rows_max "
                                      f"({lo}..{hi}), got {first}")
     step = ctx.integer("chunk_rows_step", data.get("chunk_rows_step", lo), minimum=1)
-    return {"chunk_target_seconds": target, "chunk_rows_min": lo, "chunk_rows_max": hi, "chunk_rows_step": step}
+    return ChunkSizing(target_seconds=target, min_rows=lo, max_rows=hi, step=step)
 
 
 def _parse_date(ctx: _Ctx, value: Any) -> dt.datetime:
@@ -472,9 +479,9 @@ def _parse_checks(ctx: _Ctx, data: Any) -> ChecksSpec:
     )
 
 
-def _parse_alerting(ctx: _Ctx, data: Any) -> AlertingSpec | None:
+def _parse_alerting(ctx: _Ctx, data: Any) -> AlertingSpec:
     if data is None:
-        return None
+        return AlertingSpec()
     from gaussdb_batch.alerting import AlertingSpecError, parse_alerting
 
     try:
@@ -514,8 +521,8 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
     schedule, adaptive = _parse_schedule(ctx, data["schedule"])
     _check_adaptive_source(ctx, source, adaptive)
     chunk_sizing = _parse_chunk_sizing(ctx, data, adaptive)
-    mode = _choice(ctx, "mode", d["mode"], MODES)
-    if mode == "delete_insert":
+    mode = LoadMode(_choice(ctx, "mode", d["mode"], MODES))
+    if mode == LoadMode.DELETE_INSERT:
         if target.interval_column is None and source.interval_column is None:
             raise ctx.fail("target.interval_column", "delete_insert needs the target column that bounds an "
                                                      "interval (defaults to source.interval_column)")
@@ -559,13 +566,13 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
             ctx.number("throttle_rows_per_second", throttle, minimum=0, strict=True) if throttle is not None else None
         ),
         retention_days=ctx.integer("retention_days", d["retention_days"], minimum=0, maximum=MAX_RETENTION_DAYS),
-        on_overlap=_choice(ctx, "on_overlap", d["on_overlap"], OVERLAP),
+        on_overlap=Overlap(_choice(ctx, "on_overlap", d["on_overlap"], OVERLAP)),
         lease_seconds=ctx.integer("lease_seconds", d["lease_seconds"], minimum=1, maximum=MAX_LEASE_SECONDS),
         control_schema=ctx.ident("control_schema", d["control_schema"]),
         same_database=same,
         alerting=_parse_alerting(ctx, data.get("alerting")),
         checks=_parse_checks(ctx, data.get("checks")),
-        **chunk_sizing,
+        chunk_sizing=chunk_sizing,
     )
 
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from gaussdb_batch.dag_factory import build_dag
-from gaussdb_batch.engine.spec import SpecError, parse_spec
+from gaussdb_batch.engine.spec import ChunkSizing, SpecError, parse_spec
 
 ADAPTIVE = {
     "name": "events",
@@ -34,11 +34,10 @@ def spec_with(**changes):
 
 def test_adaptive_chunk_fields_parse_with_the_step_defaulting_to_the_minimum():
     spec = parse_spec(ADAPTIVE)
-    assert (spec.chunk_target_seconds, spec.chunk_rows_min, spec.chunk_rows_max, spec.chunk_rows_step) == (
-        5.0, 100, 50_000, 100)
-    assert parse_spec(spec_with(chunk_rows_step=250)).chunk_rows_step == 250
+    assert spec.chunk_sizing == ChunkSizing(target_seconds=5.0, min_rows=100, max_rows=50_000, step=100)
+    assert parse_spec(spec_with(chunk_rows_step=250)).chunk_sizing == ChunkSizing(5.0, 100, 50_000, 250)
     plain = parse_spec(spec_with(chunk_target_seconds=KeyError, chunk_rows_min=KeyError, chunk_rows_max=KeyError))
-    assert plain.chunk_target_seconds is None and plain.chunk_rows_min is None
+    assert plain.chunk_sizing is None
 
 
 @pytest.mark.parametrize(
