@@ -310,7 +310,7 @@ class StatementClock:
 def _engine(same_db: bool, chunk_rows: int, lanes: int):
     """A BatchContext and a statement clock (registered) for this process."""
     from gaussdb_batch.engine.context import BatchContext
-    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.engine.spec_parser import parse_spec
     from gaussdb_batch.hooks import observe
     from gaussdb_batch.hooks.gaussdb import GaussDBHook
 

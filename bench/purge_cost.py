@@ -105,7 +105,7 @@ def main() -> None:
     args = ap.parse_args()
     from gaussdb_batch.engine.context import BatchContext
     from gaussdb_batch.engine.extract import extract
-    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.engine.spec_parser import parse_spec
     from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
     e = pg_env()

@@ -17,7 +17,8 @@ from typing import Any
 from airflow.sdk import DAG, AssetAny, task
 
 from gaussdb_batch.assets import target_outlets
-from gaussdb_batch.engine.spec import SpecError, load_spec
+from gaussdb_batch.engine.spec import SpecError
+from gaussdb_batch.engine.spec_parser import load_spec
 
 INCLUDE = Path(os.environ.get("GAUSSDB_BATCH_INCLUDE", Path(__file__).resolve().parents[1] / "include"))
 DAG_ID = "gaussdb_batch_downstream"

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gaussdb_batch.engine.spec import BatchSpec, SpecError, load_spec
+from gaussdb_batch.engine.spec import BatchSpec, SpecError
+from gaussdb_batch.engine.spec_parser import load_spec
 
 DAG_FILE_TEMPLATE = '''"""Batch `{name}`: the Airflow DAG (and rollback DAG) of include/batches/{name}.yaml."""
 

@@ -24,7 +24,8 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
 from gaussdb_batch.assets import target_outlets
 from gaussdb_batch.engine.choices import SourceKind
-from gaussdb_batch.engine.spec import BatchSpec, load_spec, load_specs
+from gaussdb_batch.engine.spec import BatchSpec
+from gaussdb_batch.engine.spec_parser import load_spec
 from gaussdb_batch.operators.adaptive import AdvanceWatermarkOperator, BacklogSensor
 from gaussdb_batch.operators.batch import (
     CheckOperator,
@@ -232,11 +233,3 @@ def dags_for_file(dag_file: str | Path, folder: str | Path | None = None) -> dic
     import error of that file alone: every other batch keeps its DAGs.
     """
     return dags_for_spec(load_spec(spec_path(dag_file, folder)))
-
-
-def dags_from_folder(folder: str | Path) -> dict[str, DAG]:
-    """Every spec in a folder as {dag_id: DAG}, plus each batch's rollback DAG (all or nothing)."""
-    dags: dict[str, DAG] = {}
-    for spec in load_specs(folder):
-        dags.update(dags_for_spec(spec))
-    return dags

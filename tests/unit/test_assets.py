@@ -18,7 +18,7 @@ from gaussdb_batch.assets import (
     target_outlets,
 )
 from gaussdb_batch.dag_factory import add_batch_tasks
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 
 SPEC = parse_spec({
     "name": "items", "schedule": "0 0 * * *",

@@ -8,7 +8,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 
 from gaussdb_batch.dag_factory import add_batch_tasks, batch_task_group, build_dag, default_args
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 from gaussdb_batch.operators.batch import ExtractOperator
 
 SPEC = parse_spec({

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 from gaussdb_batch.lineage import check_assertions, source_datasets, target_dataset
 
 BASE = {"name": "items", "schedule": "0 0 * * *", "target": {"conn_id": "ol_dst", "table": "dw.items"},

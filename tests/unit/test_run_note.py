@@ -107,7 +107,7 @@ def test_a_rolled_back_run_says_it_was_rolled_back_and_by_which_dag_run(xcoms, m
 
 def test_finalize_logs_the_quarantined_rows_and_where_to_see_them(monkeypatch, capsys):
     from gaussdb_batch.engine import compensate
-    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.engine.spec_parser import parse_spec
     from gaussdb_batch.operators.batch import FinalizeOperator
 
     spec = parse_spec({"name": "orders", "schedule": None, "start_date": "2026-01-01",

@@ -48,7 +48,7 @@ def test_importing_the_plugin_leaves_the_api_server_modules_alone():
 
 
 def test_a_rolled_back_run_links_its_rollback_as_such_not_as_its_dag_run():
-    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.engine.spec_parser import parse_spec
     from gaussdb_batch.ui.app import _links
 
     spec = parse_spec({"name": "orders", "schedule": None, "start_date": "2026-01-01",

@@ -29,7 +29,8 @@ from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.responses import HTMLResponse
 
 from gaussdb_batch.engine.context import BatchContext
-from gaussdb_batch.engine.spec import BatchSpec, load_spec
+from gaussdb_batch.engine.spec import BatchSpec
+from gaussdb_batch.engine.spec_parser import load_spec
 from gaussdb_batch.ui import queries
 
 #: The HTTP methods Airflow's access checks know.

@@ -30,7 +30,7 @@ EVENTS_TARGET_DDL = EVENTS_SOURCE_DDL.replace(" DEFAULT clock_timestamp()", "")
 
 DAG_FILE = """
 # An Airflow DAG file (the DagBag's safe mode only reads files that say "airflow" and "dag").
-from gaussdb_batch.engine.spec import load_spec
+from gaussdb_batch.engine.spec_parser import load_spec
 from gaussdb_batch.dag_factory import build_dag
 
 dag = build_dag(load_spec({spec!r}))

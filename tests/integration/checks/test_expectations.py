@@ -335,7 +335,7 @@ DAG_FILE = """\
 import json
 from pathlib import Path
 
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 from gaussdb_batch.dag_factory import build_dag
 
 dag = build_dag(parse_spec(json.loads((Path(__file__).parent / "spec.json").read_text())))
@@ -366,7 +366,7 @@ def test_a_failing_expectation_sends_the_dag_run_through_compensation(
 ):
     from airflow.utils.state import TaskInstanceState
 
-    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.engine.spec_parser import parse_spec
     from gaussdb_batch.dag_factory import build_dag
 
     with psycopg2.connect(source_dsn) as c, c.cursor() as cur:

@@ -25,7 +25,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 from airflow.providers.standard.operators.empty import EmptyOperator
 
 from gaussdb_batch.dag_factory import batch_task_group, dags_for_spec, default_args
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 
 spec = parse_spec(json.loads((Path(__file__).parent / "spec.json").read_text()))
 if {taskgroup}:

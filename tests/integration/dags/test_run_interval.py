@@ -21,7 +21,7 @@ def source_orders(orders, source_dsn):
 
 def test_the_batch_dag_has_no_interval_params(spec_data, dialect_name, schemas):
     from gaussdb_batch.dag_factory import build_dag
-    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.engine.spec_parser import parse_spec
 
     dag = build_dag(parse_spec(spec_data()))
     assert "interval_start" not in dag.params and "interval_end" not in dag.params

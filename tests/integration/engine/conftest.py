@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from gaussdb_batch.engine.context import BatchContext
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 from gaussdb_batch.hooks.gaussdb import GaussDBHook
 from tests.integration.opengauss_semantics import SEARCH_PATH as OPENGAUSS_SEARCH_PATH
 from tests.integration.opengauss_semantics import install as install_opengauss_semantics

@@ -12,7 +12,7 @@ import sys
 
 from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.load import run_lane
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 
 
 def main() -> None:

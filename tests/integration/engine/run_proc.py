@@ -22,7 +22,7 @@ from gaussdb_batch.engine.context import BatchContext
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.extract import extract
 from gaussdb_batch.engine.load import run_lane
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 from gaussdb_batch.engine.state import NotOwnedError, OverlapError, Owner
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from gaussdb_batch.engine import preflight
 from gaussdb_batch.engine.context import BatchContext
-from gaussdb_batch.engine.spec import parse_spec
+from gaussdb_batch.engine.spec_parser import parse_spec
 from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
 pytestmark = pytest.mark.parametrize("dialect_name", ["postgres"])

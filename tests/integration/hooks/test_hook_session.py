@@ -149,7 +149,7 @@ def test_a_distributed_target_is_keyed_as_its_catalog_says(make_hook, scratch_sc
     import psycopg2
 
     from gaussdb_batch.engine.context import BatchContext
-    from gaussdb_batch.engine.spec import parse_spec
+    from gaussdb_batch.engine.spec_parser import parse_spec
 
     _looks_like_opengauss(target_dsn, scratch_schema, data_nodes=2)
     with psycopg2.connect(target_dsn) as conn, conn.cursor() as cur:

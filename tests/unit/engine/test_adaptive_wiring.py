@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from gaussdb_batch.dag_factory import build_dag
-from gaussdb_batch.engine.spec import ChunkSizing, SpecError, parse_spec
+from gaussdb_batch.engine.spec import ChunkSizing, SpecError
+from gaussdb_batch.engine.spec_parser import parse_spec
 
 ADAPTIVE = {
     "name": "events",
