@@ -137,7 +137,8 @@ class GaussDBHook(DbApiHook):
                 self._server_info = info
                 self._apply(conn, self._optional_plan(self._server_info))
             else:
-                self._apply(conn, self.settings.universal_plan() + self._optional_plan(self._server_info))
+                info = self._server_info
+                self._apply(conn, self.settings.session_plan(family=info.family, available=info.settings))
             conn.gb_dialect = self.dialect_name
         except BaseException:
             conn.close()
