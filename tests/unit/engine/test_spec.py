@@ -229,3 +229,30 @@ def test_docs_spec_md_documents_every_key():
         assert keys <= names, f"docs/spec.md, section {section or 'top level'}: missing {sorted(keys - names)}"
     assert "Create the target table first" in text
     assert "docs/spec.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_choices_are_enums_that_compare_as_the_words_users_write():
+    from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
+
+    spec = parse_spec({**GOOD, "mode": "delete_insert", "on_overlap": "wait"})
+    assert (type(spec.mode), type(spec.on_overlap), type(spec.source.kind)) == (LoadMode, Overlap, SourceKind)
+    assert (spec.mode, spec.on_overlap, spec.source.kind) == ("delete_insert", "wait", "table")
+    assert parse_spec(with_("source", {"files": "/data/{start:%Y%m%d}.csv"})).source.kind is SourceKind.FILES
+    sql = {"conn_id": "src", "sql": "SELECT * FROM t WHERE u >= %(start)s AND u < %(end)s"}
+    assert parse_spec(with_("source", sql)).source.kind is SourceKind.SQL
+
+
+def test_a_spec_without_alerting_has_an_empty_alerting_spec_not_none():
+    from gaussdb_batch.alerting import AlertingSpec
+
+    assert parse_spec(GOOD).alerting == AlertingSpec()
+
+
+def test_the_expectation_suite_is_parsed_once_and_kept_on_the_spec():
+    from gaussdb_batch.engine.suite_spec import SuiteSpec
+
+    inline = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "severity": "warning"}]
+    suite = parse_spec({**GOOD, "checks": {"expectations": inline}}).checks.expectations
+    assert isinstance(suite, SuiteSpec) and suite.source == "inline"
+    assert [(e.type, e.kwargs, e.severity) for e in suite.expectations] == [
+        ("expect_column_values_to_not_be_null", {"column": "a"}, "warning")]
