@@ -113,15 +113,11 @@ def _target(raw: Any, where: str) -> Target:
     return Target(kind, conn_id.strip(), options)
 
 
-def parse_alerting(spec_alerting: AlertingSpec | Mapping[str, Any] | None) -> AlertingSpec:
+def parse_alerting(spec_alerting: Any) -> AlertingSpec:
     """Validate the ``alerting`` section; errors name the offending field (``alerting.on_retry[1].type``).
 
-    A BatchSpec holds the parsed AlertingSpec already (parse_spec calls this); it is returned as is.
+    parse_spec calls this once; a BatchSpec then holds the AlertingSpec (empty without a section).
     """
-    if isinstance(spec_alerting, AlertingSpec):
-        return spec_alerting
-    if spec_alerting is None:
-        return AlertingSpec()
     if not isinstance(spec_alerting, Mapping):
         raise AlertingSpecError(f"alerting: expected a mapping, got {type(spec_alerting).__name__}")
     unknown = set(spec_alerting) - {*EVENTS, "late_after_minutes"}
@@ -143,9 +139,8 @@ def parse_alerting(spec_alerting: AlertingSpec | Mapping[str, Any] | None) -> Al
     return AlertingSpec(late_after_minutes=late, **targets)
 
 
-def build_callbacks(spec_alerting: AlertingSpec | Mapping[str, Any] | None, *, batch: str | None = None) -> dict[str, list]:
+def build_callbacks(spec: AlertingSpec, *, batch: str | None = None) -> dict[str, list]:
     """Task callback kwargs (for ``default_args`` or an operator): lists of notifier instances."""
-    spec = parse_alerting(spec_alerting)
     return {
         "on_failure_callback": [t.notifier(batch=batch) for t in spec.on_failure],
         "on_retry_callback": [t.notifier(batch=batch) for t in spec.on_retry],
@@ -177,9 +172,8 @@ def deadline_alert(max_duration: datetime.timedelta, notifier_kwargs: Mapping[st
     )
 
 
-def build_deadlines(spec_alerting: AlertingSpec | Mapping[str, Any] | None, *, batch: str | None = None) -> list[DeadlineAlert]:
+def build_deadlines(spec: AlertingSpec, *, batch: str | None = None) -> list[DeadlineAlert]:
     """``DAG(deadline=...)``: one DeadlineAlert per on_failure target when late_after_minutes is set."""
-    spec = parse_alerting(spec_alerting)
     if spec.late_after_minutes is None:
         return []
     late = datetime.timedelta(minutes=spec.late_after_minutes)
@@ -191,15 +185,13 @@ def build_deadlines(spec_alerting: AlertingSpec | Mapping[str, Any] | None, *, b
     ]
 
 
-def compensation_notifier(
-    spec_alerting: AlertingSpec | Mapping[str, Any] | None, *, batch: str | None = None
-) -> Callable[..., None]:
+def compensation_notifier(spec: AlertingSpec, *, batch: str | None = None) -> Callable[..., None]:
     """The alert the compensate task sends: ``notify(message, context=None)``.
 
     The message is sent as-is (it may quote database errors, so it is not a template).
     Each target is tried on its own; a failing one is logged and never raises.
     """
-    targets = parse_alerting(spec_alerting).on_compensation
+    targets = spec.on_compensation
 
     def notify(message: str, context: Mapping[str, Any] | None = None) -> None:
         for target in targets:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gaussdb_batch.alerting import AlertingSpec
+from gaussdb_batch.alerting import AlertingSpec, AlertingSpecError, parse_alerting
 from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
 from gaussdb_batch.engine.spec import (
     MAX_CHUNK_ROWS,
@@ -353,8 +353,6 @@ def _parse_checks(ctx: _Ctx, data: Any) -> ChecksSpec:
 def _parse_alerting(ctx: _Ctx, data: Any) -> AlertingSpec:
     if data is None:
         return AlertingSpec()
-    from gaussdb_batch.alerting import AlertingSpecError, parse_alerting
-
     try:
         return parse_alerting(data)
     except AlertingSpecError as exc:

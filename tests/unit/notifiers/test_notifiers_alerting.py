@@ -13,7 +13,14 @@ from airflow.sdk.bases.operator import BaseOperator
 from airflow.serialization.serialized_objects import DagSerialization
 
 from gaussdb_batch import alerting
-from gaussdb_batch.alerting import AlertingSpecError, build_callbacks, build_deadlines, compensation_notifier
+from gaussdb_batch.alerting import (
+    AlertingSpec,
+    AlertingSpecError,
+    build_callbacks,
+    build_deadlines,
+    compensation_notifier,
+    parse_alerting,
+)
 from gaussdb_batch.notifiers.webhook import (
     DingTalkNotifier,
     JsonWebhookNotifier,
@@ -21,19 +28,19 @@ from gaussdb_batch.notifiers.webhook import (
     WeComNotifier,
 )
 
-SPEC = {
+SPEC = parse_alerting({
     "on_failure": [{"type": "dingtalk", "conn_id": "ding_ops", "at_mobiles": ["13800000000"]},
                    {"type": "webhook", "conn_id": "pager", "timeout": 5}],
     "on_retry": [{"type": "slack", "conn_id": "slack_etl"}],
     "on_compensation": [{"type": "wecom", "conn_id": "wecom_dba"}],
     "late_after_minutes": 90,
-}
+})
 
 
 def test_no_alerting_means_no_callbacks():
-    assert build_callbacks(None) == {"on_failure_callback": [], "on_retry_callback": []}
-    assert build_deadlines(None) == []
-    assert build_deadlines({"on_failure": [{"type": "slack", "conn_id": "s"}]}) == []
+    assert build_callbacks(AlertingSpec()) == {"on_failure_callback": [], "on_retry_callback": []}
+    assert build_deadlines(AlertingSpec()) == []
+    assert build_deadlines(parse_alerting({"on_failure": [{"type": "slack", "conn_id": "s"}]})) == []
 
 
 def test_callbacks_are_configured_notifier_instances():
@@ -115,7 +122,7 @@ def test_compensation_notifier_never_raises(monkeypatch):
     monkeypatch.setattr(WeComNotifier, "send", boom)
     monkeypatch.setenv("AIRFLOW_CONN_WECOM_DBA", json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9/x"}))
     compensation_notifier(SPEC, batch="orders")("undone")
-    compensation_notifier(None)("nobody to tell")
+    compensation_notifier(AlertingSpec())("nobody to tell")
 
 
 @pytest.mark.parametrize(
@@ -144,7 +151,7 @@ def test_compensation_notifier_never_raises(monkeypatch):
 )
 def test_invalid_specs_name_the_field(spec, field):
     with pytest.raises(AlertingSpecError) as err:
-        build_callbacks(spec)
+        parse_alerting(spec)
     assert str(err.value).startswith(field)
 
 
