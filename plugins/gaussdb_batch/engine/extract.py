@@ -51,6 +51,9 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> ExtractR
     run_id = begun.run_id
     if begun.planned:
         run = get_run(ctx, run_id)
+        if run is None:
+            raise PermanentBatchError(spec.name, f"run {run_id} is planned but its row is gone from {ctx.schema}.runs",
+                                      run_id=run_id)
         log.info("batch=%s run=%s: resuming attempt %s as %s: its landing and plan are complete, loading the "
                  "chunks not yet DONE", spec.name, run_id, begun.attempt, ctx.owner)
         rows = int(run.rows_extracted or 0) - int(run.rows_rejected or 0)

@@ -49,7 +49,7 @@ def _journal_landed_keys(cur: Cursor, ctx: BatchContext, run_id: int) -> None:
     """
     d, landing = ctx.dialect, ctx.landing(run_id)
     cur.execute(d.table_columns_sql(), {"schema": landing.schema, "table": landing.name})
-    typed = layout_of(ctx.columns, cur.fetchall())
+    typed = layout_of(ctx.columns, [tuple(r) for r in cur.fetchall()])
     if typed is None:
         return
     cur.execute(d.for_landing(typed).journal_landed_keys_sql(ctx.schema, ctx.undo, landing, ctx.key_columns),

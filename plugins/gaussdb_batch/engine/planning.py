@@ -18,7 +18,7 @@ from gaussdb_batch.engine.control import chunk_rows_in
 from gaussdb_batch.engine.files import FileReject
 from gaussdb_batch.engine.rejects import insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, RunStatus
-from gaussdb_batch.hooks.dbapi import Connection, Cursor
+from gaussdb_batch.hooks.dbapi import Connection, Cursor, one_row
 
 #: Chunk rows updated per statement when the plan stores the landing fingerprints.
 STORE_BATCH = 500
@@ -57,12 +57,12 @@ def plan(ctx: BatchContext, run_id: int, file_rejects: list[FileReject],
             state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
             cr = chunk_rows_in(cur, ctx)  # the spec's, or the adapted size of an adaptive batch
             for r in file_rejects:
-                insert_reject(cur, ctx, run_id, stage=RejectStage.EXTRACT.value, seq=r.seq, sqlstate=r.sqlstate,
+                insert_reject(cur, ctx, run_id, stage=RejectStage.EXTRACT, seq=r.seq, sqlstate=r.sqlstate,
                               message=r.message, values=r.values)
             dups = 0 if keys_unique_at_source else _reject_duplicates(cur, ctx, run_id)
             rejected = len(file_rejects) + dups
             cur.execute(d.landing_stats_sql(landing))
-            rows, lo, hi = cur.fetchone()
+            rows, lo, hi = one_row(cur, f"the landing statistics of run {run_id}")
             chunks = []
             if rows:
                 start = lo
@@ -116,7 +116,7 @@ def _reject_duplicates(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
             "the first row of the key in file order is kept" if src.kind == SourceKind.FILES else
             "which row of the key is kept is unspecified: set source.tie_break")
     for row in cur.fetchall():
-        insert_reject(cur, ctx, run_id, stage=RejectStage.EXTRACT.value, seq=row[0], sqlstate="21000",
+        insert_reject(cur, ctx, run_id, stage=RejectStage.EXTRACT, seq=row[0], sqlstate="21000",
                       message=f"duplicate key inside the source interval ({kept})", values=dict(zip(names, row[1:])))
     cur.execute(d.delete_landing_rows_sql(landing), {"seqs": seqs})
     log.warning("batch=%s run=%s: %s rows rejected for duplicate keys (%s)", ctx.spec.name, run_id, len(seqs), kept)

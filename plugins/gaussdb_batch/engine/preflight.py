@@ -73,7 +73,7 @@ def _query_columns(hook: Any, sql: str, purpose: str) -> list[str]:
     def read(conn: Connection) -> list[str]:
         with conn.cursor() as cur:
             cur.execute(probe, {"start": now, "end": now})
-            return [c[0] for c in cur.description]
+            return [c[0] for c in cur.description or ()]
 
     return hook.run_in_transaction(read, purpose=purpose)
 
