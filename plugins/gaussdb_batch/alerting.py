@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 # Exported lazily by airflow.sdk (a module __getattr__), which mypy does not follow.
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference  # type: ignore[attr-defined]
 
+from gaussdb_batch.engine.spec import AlertingSpec, Target
 from gaussdb_batch.engine.state import RunStatus
 from gaussdb_batch.notifiers.webhook import (
     DingTalkNotifier,
@@ -62,27 +62,9 @@ class AlertingSpecError(ValueError):
     """The ``alerting`` section of a batch spec is invalid; the message names the field."""
 
 
-@dataclass(frozen=True)
-class Target:
-    """One place an alert goes: a notifier type, its connection and its options."""
-
-    type: str
-    conn_id: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def kwargs(self, **extra: Any) -> dict[str, Any]:
-        return {"conn_id": self.conn_id, **self.options, **extra}
-
-    def notifier(self, **extra: Any) -> WebhookNotifier:
-        return NOTIFIER_TYPES[self.type](**self.kwargs(**extra))
-
-
-@dataclass(frozen=True)
-class AlertingSpec:
-    on_failure: tuple[Target, ...] = ()
-    on_retry: tuple[Target, ...] = ()
-    on_compensation: tuple[Target, ...] = ()
-    late_after_minutes: int | None = None
+def notifier(target: Target, **extra: Any) -> WebhookNotifier:
+    """The notifier instance of one target."""
+    return NOTIFIER_TYPES[target.type](**target.kwargs(**extra))
 
 
 def _target(raw: Any, where: str) -> Target:
@@ -142,8 +124,8 @@ def parse_alerting(spec_alerting: Any) -> AlertingSpec:
 def build_callbacks(spec: AlertingSpec, *, batch: str | None = None) -> dict[str, list]:
     """Task callback kwargs (for ``default_args`` or an operator): lists of notifier instances."""
     return {
-        "on_failure_callback": [t.notifier(batch=batch) for t in spec.on_failure],
-        "on_retry_callback": [t.notifier(batch=batch) for t in spec.on_retry],
+        "on_failure_callback": [notifier(t, batch=batch) for t in spec.on_failure],
+        "on_retry_callback": [notifier(t, batch=batch) for t in spec.on_retry],
     }
 
 
@@ -195,11 +177,11 @@ def compensation_notifier(spec: AlertingSpec, *, batch: str | None = None) -> Ca
 
     def notify(message: str, context: Mapping[str, Any] | None = None) -> None:
         for target in targets:
-            notifier = target.notifier(batch=batch, message=message, state=RunStatus.COMPENSATED.lower())
+            sender = notifier(target, batch=batch, message=message, state=RunStatus.COMPENSATED.lower())
             try:
-                notifier.notify(cast("Context", dict(context or {})))
+                sender.notify(cast("Context", dict(context or {})))
             except Exception as exc:  # notify() already swallows delivery errors; this is belt and braces
-                notifier.log.error("compensation alert via %r not sent: %s", target.conn_id, exc)
+                sender.log.error("compensation alert via %r not sent: %s", target.conn_id, exc)
 
     notify.targets = targets  # type: ignore[attr-defined]
     return notify

@@ -9,9 +9,10 @@ spec has none) and adaptive chunk sizing is one ChunkSizing (None: chunk_rows is
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from gaussdb_batch.alerting import AlertingSpec
 from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
 from gaussdb_batch.engine.suite_spec import SuiteSpec
 from gaussdb_batch.identifiers import TableRef
@@ -32,6 +33,28 @@ class SpecError(ValueError):
                  field: str | None = None, hint: str | None = None) -> None:
         super().__init__(message)
         self.origin, self.line, self.field, self.hint = origin, line, field, hint
+
+
+@dataclass(frozen=True)
+class Target:
+    """One place an alert goes (``alerting.on_failure[0]``): a notifier type, its connection and its options."""
+
+    type: str
+    conn_id: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def kwargs(self, **extra: Any) -> dict[str, Any]:
+        return {"conn_id": self.conn_id, **self.options, **extra}
+
+
+@dataclass(frozen=True)
+class AlertingSpec:
+    """The ``alerting`` section: where each event's alerts go (gaussdb_batch.alerting turns them into notifiers)."""
+
+    on_failure: tuple[Target, ...] = ()
+    on_retry: tuple[Target, ...] = ()
+    on_compensation: tuple[Target, ...] = ()
+    late_after_minutes: int | None = None
 
 
 @dataclass(frozen=True)

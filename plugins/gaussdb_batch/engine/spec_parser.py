@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gaussdb_batch.alerting import AlertingSpec, AlertingSpecError, parse_alerting
+from gaussdb_batch.alerting import AlertingSpecError, parse_alerting
 from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
 from gaussdb_batch.engine.spec import (
     MAX_CHUNK_ROWS,
@@ -25,6 +25,7 @@ from gaussdb_batch.engine.spec import (
     MAX_LEASE_SECONDS,
     MAX_RETENTION_DAYS,
     AdaptiveSpec,
+    AlertingSpec,
     BatchSpec,
     ChecksSpec,
     ChunkSizing,
