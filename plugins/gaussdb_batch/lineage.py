@@ -69,7 +69,7 @@ def source_datasets(spec: BatchSpec, rows: int | None = None) -> list[Any]:
     from openlineage.client.event_v2 import InputDataset
     from openlineage.client.generated.input_statistics_input_dataset import InputStatisticsInputDatasetFacet
 
-    io = {"inputStatistics": InputStatisticsInputDatasetFacet(rowCount=rows)} if rows is not None else {}
+    io: dict[str, Any] = {"inputStatistics": InputStatisticsInputDatasetFacet(rowCount=rows)} if rows is not None else {}
     src = spec.source
     if src.kind == SourceKind.FILES:
         return [InputDataset(namespace="file", name=str(src.files), inputFacets=io)]

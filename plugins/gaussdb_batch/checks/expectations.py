@@ -102,6 +102,7 @@ def _pydantic_message(exc: Exception) -> str:
 
 def _build_expectations(batch: str, suite: SuiteSpec) -> list[Any]:
     from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.metadata_types import FailureSeverity
     from great_expectations.expectations.registry import (
         get_expectation_impl,
         list_registered_expectation_implementations,
@@ -117,7 +118,7 @@ def _build_expectations(batch: str, suite: SuiteSpec) -> list[Any]:
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise PermanentBatchError(batch, f"{exp.where}.type: unknown expectation type {exp.type!r}{hint}") from None
         try:
-            built.append(cls(**exp.kwargs, severity=exp.severity, meta={**exp.meta, _INDEX_META: i}))
+            built.append(cls(**exp.kwargs, severity=FailureSeverity(exp.severity), meta={**exp.meta, _INDEX_META: i}))
         except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
             raise PermanentBatchError(batch, f"{exp.where} ({exp.type}): invalid kwargs: {_pydantic_message(exc)}") from None
     return built
@@ -185,16 +186,19 @@ def _summarize(suite: SuiteSpec, results: list[Mapping[str, Any]], run_id: int) 
         meta = (res.get("expectation_config") or {}).get("meta") or {}
         if _INDEX_META in meta:
             by_index[int(meta[_INDEX_META])] = res
-    entries, failed, warnings = [], [], []
+    entries: list[dict[str, Any]] = []
+    failed: list[str] = []
+    warnings: list[str] = []
     for i, exp in enumerate(suite.expectations):
-        res = by_index.get(i)
-        if res is None:  # GX returned no result for it: count it as failed, never as passed
+        found = by_index.get(i)
+        error: str | None
+        if found is None:  # GX returned no result for it: count it as failed, never as passed
             ok, observed, error = False, {}, "no result returned by the validation"
         else:
-            ok = bool(res.get("success"))
-            raw = res.get("result") or {}
+            ok = bool(found.get("success"))
+            raw = found.get("result") or {}
             observed = {k: _jsonable(raw[k]) for k in _OBSERVED_KEYS if k in raw}
-            error = _exception_message(res.get("exception_info"))
+            error = _exception_message(found.get("exception_info"))
             if error:
                 ok = False
         entry: dict[str, Any] = {"expectation": exp.label, "type": exp.type, "kwargs": _jsonable(exp.kwargs),

@@ -31,7 +31,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import AdaptiveSpec
 from gaussdb_batch.engine.state import ChunkStatus, RunStatus
 from gaussdb_batch.identifiers import TableRef
-from gaussdb_batch.hooks.dbapi import Connection
+from gaussdb_batch.hooks.dbapi import Connection, one_row
 
 #: Multiplicative decrease of the chunk size when full chunks take longer than the target.
 CHUNK_DECREASE = 0.5
@@ -108,7 +108,7 @@ def poll_start(ctx: BatchContext) -> Poll:
             marks.append(_as_utc(dt.datetime.fromisoformat(state.watermark)))
         if row and row[0] is not None:
             marks.append(_as_utc(row[0]))
-        a = ctx.spec.adaptive
+        a = ctx.spec.adaptive_schedule
         period = state.period_seconds if state.period_seconds is not None else first_period(a)
         return Poll(max(marks), min(a.t_max, max(a.t_min, float(period))))
 
@@ -132,7 +132,7 @@ def measure_backlog(hook: Any, table: TableRef, column: str, watermark: dt.datet
     def count(conn: Connection) -> tuple[int, dt.datetime]:
         with conn.cursor() as cur:
             cur.execute(dialect.backlog_sql(table, column), {"watermark": watermark})
-            n, now = cur.fetchone()
+            n, now = one_row(cur, "the backlog count")
             return int(n), _as_utc(now)
 
     return hook.run_in_transaction(count, purpose=f"count the backlog of {table} past {watermark.isoformat()}")
@@ -162,7 +162,7 @@ def after_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
                 current = chunk_rows_in(cur, ctx)
                 cur.execute(ctx.dialect.full_chunk_seconds_sql(ctx.schema), {"run_id": run_id, "rows": current,
                                                                           "done": ChunkStatus.DONE.value})
-                full, mean = cur.fetchone()
+                full, mean = one_row(cur, "the full chunks' timing")
                 seconds = float(mean) if full else None
                 new = next_chunk_rows(current, seconds, target_seconds=sizing.target_seconds,
                                       min_rows=sizing.min_rows, max_rows=sizing.max_rows, step=sizing.step)

@@ -20,7 +20,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.load import run_lane
 from gaussdb_batch.engine.rejects import count_rejects
 from gaussdb_batch.engine.state import PURGE_CHUNK, REPAIR_LANE, Chunk, ChunkStatus, RunStatus
-from gaussdb_batch.hooks.dbapi import Connection, Cursor
+from gaussdb_batch.hooks.dbapi import Connection, Cursor, one_row
 
 #: Chunks compared per statement: bounds each statement's work, not the transaction's.
 CHUNKS_PER_STATEMENT = 64
@@ -142,15 +142,15 @@ def _compare_interval_rest(ctx: BatchContext, run_id: int, purge: Chunk, *, pass
     purge chunk deletes them (journaled, so compensation puts them back)."""
     d, landing = ctx.landing_dialect(run_id), ctx.landing(run_id)
     sql = d.interval_extra_fingerprint_sql(ctx.target, landing, ctx.columns, ctx.key_columns,
-                                           ctx.spec.target.interval_column)
+                                           ctx.spec.target.interval)
 
     def compare(conn: Connection) -> ChunkComparison:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.LOADING)
             cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
-            run = cur.fetchone()
+            run = one_row(cur, f"run {run_id}")
             cur.execute(sql, {"start": run[2], "end": run[3]})
-            rows, hashed = cur.fetchone()
+            rows, hashed = one_row(cur, "the interval's other rows")
             c = ChunkComparison(purge.chunk_no, None, None, 0, int(rows), 0, int(hashed))
             _store(cur, ctx, run_id, c, pass_no)
             return c

@@ -6,14 +6,17 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gaussdb_batch.dialects import Column, Dialect, GaussDBDialect
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.spec import BatchSpec
-from gaussdb_batch.engine.state import ADHOC, Owner
+from gaussdb_batch.engine.owner import ADHOC, Owner
 from gaussdb_batch.identifiers import MAX_IDENT_BYTES, TableRef
 from gaussdb_batch.hooks.dbapi import Connection, Cursor
+
+if TYPE_CHECKING:
+    from gaussdb_batch.hooks.gaussdb import GaussDBHook
 
 T = TypeVar("T")
 log = logging.getLogger("gaussdb_batch.engine")
@@ -55,11 +58,11 @@ class BatchContext:
 
     # -- connections -----------------------------------------------------------------
     @cached_property
-    def target_hook(self) -> Any:
+    def target_hook(self) -> GaussDBHook:
         return self._hook_factory(self.spec.target.conn_id)
 
     @cached_property
-    def source_hook(self) -> Any:
+    def source_hook(self) -> GaussDBHook:
         if self.spec.source.conn_id is None:
             raise PermanentBatchError(self.spec.name, "the source has no conn_id")
         if self.spec.source.conn_id == self.spec.target.conn_id:
@@ -106,7 +109,7 @@ class BatchContext:
                         declared)
         return actual
 
-    def tx(self, fn: Callable[[Any], T], *, purpose: str) -> T:
+    def tx(self, fn: Callable[[Connection], T], *, purpose: str) -> T:
         """One transaction on the target, with the hook's retries of transient errors.
 
         Transactions never nest: the hook reuses one session, so an inner commit would end

@@ -28,7 +28,7 @@ from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, ChunkStatus, RunStatus
 from gaussdb_batch.hooks.errors import DATA, classify
-from gaussdb_batch.hooks.dbapi import Connection, Cursor
+from gaussdb_batch.hooks.dbapi import Connection, Cursor, NoRowError, one_row, scalar
 
 SAVEPOINT = "gb_write"
 #: Seconds between two reads of a run's progress by one lane (its per-chunk log line counts on in between).
@@ -100,7 +100,7 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
             # or kept (DO NOTHING): every landed row of the range is in place now. (A count of
             # hi - lo + 1 already is every row the range can hold.)
             cur.execute(d.range_rows_sql(landing), params)
-            written = int(cur.fetchone()[0] or 0)
+            written = int(scalar(cur, "the range's landed rows") or 0)
     except driver.Error as exc:
         sqlstate = driver.sqlstate(exc)
         if classify(sqlstate, connection_lost=driver.connection_lost(exc)) != DATA:
@@ -130,7 +130,7 @@ def _purge_interval(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
     """delete_insert: journal and delete the interval's target rows that vanished at the source."""
     d = ctx.landing_dialect(run_id)
     cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
-    run = cur.fetchone()
+    run = one_row(cur, f"run {run_id}")
     params = {"run_id": run_id, "chunk_no": PURGE_CHUNK, "start": run[2], "end": run[3]}
     for stmt in purge_statements(ctx, run_id):
         cur.execute(stmt, params)
@@ -157,7 +157,7 @@ def plan_chunk(cur: Cursor, ctx: BatchContext, chunk_no: int, rows: int) -> None
 
 def purge_statements(ctx: BatchContext, run_id: int) -> list[str]:
     """delete_insert's purge: journal, then delete, the interval's target rows that vanished at the source."""
-    d, landing, ic = ctx.landing_dialect(run_id), ctx.landing(run_id), ctx.spec.target.interval_column
+    d, landing, ic = ctx.landing_dialect(run_id), ctx.landing(run_id), ctx.spec.target.interval
     return [d.capture_purge_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns, ic),
             d.purge_interval_sql(ctx.target, landing, ctx.key_columns, ic)]
 
@@ -197,7 +197,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
                 written = 0
             else:
                 cur.execute(d.chunk_loads_sql(ctx.schema), {"run_id": run_id, "chunk_no": chunk_no})
-                reload = int(cur.fetchone()[0] or 0) > 0
+                reload = int(scalar(cur, "the chunk's loads") or 0) > 0
                 written = _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload)
             _store_rejects(cur, ctx, run_id, chunk_no, rejects)
             # Inserted vs updated is known on a chunk's first load (its before-images are the rows
@@ -215,9 +215,11 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
 
 
 def _progress(ctx: BatchContext, run_id: int) -> tuple[int, int, int]:
-    total, done, rows = ctx.one(ctx.dialect.chunk_progress_sql(ctx.schema),
-                                {"run_id": run_id, "done": ChunkStatus.DONE.value},
-                                purpose=f"read the progress of run {run_id}")
+    row = ctx.one(ctx.dialect.chunk_progress_sql(ctx.schema), {"run_id": run_id, "done": ChunkStatus.DONE.value},
+                  purpose=f"read the progress of run {run_id}")
+    if row is None:
+        raise NoRowError(f"the progress of run {run_id} returned no row")
+    total, done, rows = row
     return int(total or 0), int(done or 0), int(rows or 0)
 
 
@@ -234,7 +236,7 @@ def _unfinished(ctx: BatchContext, run_id: int) -> int:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.LOADING, shared=True)
             cur.execute(ctx.dialect.chunk_totals_sql(ctx.schema), {"run_id": run_id, "done": ChunkStatus.DONE.value})
-            return int(cur.fetchone()[1] or 0)
+            return int(one_row(cur, "the chunk totals")[1] or 0)
 
     return ctx.tx(read, purpose=f"count the unfinished chunks of run {run_id}")
 

@@ -111,6 +111,13 @@ class TargetSpec:
     #: delete_insert mode: the target column that places a row in a data interval.
     interval_column: str | None = None
 
+    @property
+    def interval(self) -> str:
+        """The interval column, which delete_insert requires (the parser refuses a spec without it)."""
+        if self.interval_column is None:
+            raise SpecError(f"target {self.table}: no interval_column (delete_insert needs one)")
+        return self.interval_column
+
 
 @dataclass(frozen=True)
 class AdaptiveSpec:
@@ -168,6 +175,13 @@ class BatchSpec:
     checks: ChecksSpec = field(default_factory=ChecksSpec)
     #: Adaptive chunk size (spec keys chunk_target_seconds, chunk_rows_min/max/step); None: chunk_rows fixed.
     chunk_sizing: ChunkSizing | None = None
+
+    @property
+    def adaptive_schedule(self) -> AdaptiveSpec:
+        """The adaptive schedule of an adaptive batch (its DAG and operators exist only then)."""
+        if self.adaptive is None:
+            raise SpecError(f"batch {self.name!r} has no adaptive schedule")
+        return self.adaptive
 
     @property
     def same_db(self) -> bool:

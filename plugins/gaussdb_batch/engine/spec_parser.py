@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gaussdb_batch.alerting import AlertingSpecError, parse_alerting
+from gaussdb_batch.engine.alerting_spec import AlertingSpecError, parse_alerting
 from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
 from gaussdb_batch.engine.spec import (
     MAX_CHUNK_ROWS,
@@ -72,7 +72,7 @@ _DEFAULTS, _SOURCE_DEFAULTS = _defaults(BatchSpec), _defaults(SourceSpec)
 
 def spec_keys() -> dict[str, frozenset[str]]:
     """Every key a spec may have, by section ("" is the top level); docs/spec.md documents each."""
-    from gaussdb_batch.alerting import EVENTS
+    from gaussdb_batch.engine.alerting_spec import EVENTS
 
     return {"": frozenset(_TOP_KEYS), "source": frozenset(_SOURCE_KEYS), "target": frozenset(_TARGET_KEYS),
             "schedule": frozenset(_ADAPTIVE_KEYS), "checks": frozenset(_CHECK_KEYS),

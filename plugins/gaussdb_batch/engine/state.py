@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gaussdb_batch.engine.choices import LoadMode, Overlap
 from gaussdb_batch.engine.errors import PermanentBatchError
+from gaussdb_batch.engine.owner import ADHOC, Owner  # noqa: F401 - re-exported beside the state machine
+from gaussdb_batch.hooks.dbapi import one_row, scalar
 
 if TYPE_CHECKING:
     from gaussdb_batch.hooks.dbapi import Connection, Cursor
@@ -67,28 +69,6 @@ PURGE_CHUNK = 0
 REPAIR_LANE = -1
 
 
-@dataclass(frozen=True)
-class Owner:
-    """The Airflow DAG run an attempt belongs to; every task of that DAG run acts as it."""
-
-    dag_id: str
-    run_id: str
-
-    def __str__(self) -> str:
-        return f"DAG run {self.run_id!r} of {self.dag_id!r}"
-
-    @classmethod
-    def from_context(cls, context: Any) -> Owner:
-        dag_run = context.get("dag_run")
-        dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", None)
-        run_id = getattr(dag_run, "run_id", None) or context.get("run_id")
-        if not dag_id or not run_id:
-            return ADHOC
-        return cls(str(dag_id), str(run_id))
-
-
-#: The owner of engine calls made outside Airflow (tests, scripts): one owner for all of them.
-ADHOC = Owner("adhoc", "adhoc")
 
 
 class Chunk(NamedTuple):
@@ -148,7 +128,7 @@ def _lease(ctx: BatchContext) -> dict[str, int]:
 def _lease_left(cur: Cursor, ctx: BatchContext, run_id: int) -> float:
     """Seconds the attempt's lease has left (<= 0: expired); chunk commits count as renewals."""
     cur.execute(ctx.dialect.lease_facts_sql(ctx.schema), {"run_id": run_id})
-    until, last_chunk, seconds, now = cur.fetchone()
+    until, last_chunk, seconds, now = one_row(cur, "the run's lease")
     marks = [m for m in (until, last_chunk + dt.timedelta(seconds=seconds or 0) if last_chunk else None) if m]
     return max((m - now).total_seconds() for m in marks) if marks else -1.0
 
@@ -203,7 +183,7 @@ def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.d
                 "status": RunStatus.EXTRACTING.value, **_owner_params(me), "target": str(ctx.target),
                 "mode": spec.mode, **_lease(ctx),
             })
-            return Begun(cur.fetchone()[0], attempt, resumed=False, planned=False)
+            return Begun(scalar(cur, "the new run"), attempt, resumed=False, planned=False)
         run_id, attempt, status = row[0], row[1], RunStatus(row[2])
         owner = _owner_of(row[3], row[4])
         if owner != me and status != RunStatus.FAILED:
@@ -212,7 +192,7 @@ def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.d
                 return run_id, owner, status, left
         # Ours, or the owner's lease expired: lock the row (waits for its writes in flight), look again.
         cur.execute(d.lock_run_sql(schema, exclusive=True), {"run_id": run_id})
-        status_now, dag_id, dag_run = cur.fetchone()[:3]
+        status_now, dag_id, dag_run = one_row(cur, "the run")[:3]
         status, owner = RunStatus(status_now), _owner_of(dag_id, dag_run)
         if owner != me and status != RunStatus.FAILED:
             left = _lease_left(cur, ctx, run_id)
@@ -262,7 +242,7 @@ def fence(cur: Cursor, ctx: BatchContext, run_id: int, *allowed: RunStatus, shar
 
 def _status(cur: Cursor, ctx: BatchContext, run_id: int) -> RunStatus:
     cur.execute(ctx.dialect.lock_run_sql(ctx.schema, exclusive=False), {"run_id": run_id})
-    return RunStatus(cur.fetchone()[0])
+    return RunStatus(scalar(cur, "the run's status"))
 
 
 def _set_run(cur: Cursor, ctx: BatchContext, run_id: int, status: RunStatus, **fields: Any) -> None:
@@ -351,7 +331,7 @@ def compensating(ctx: BatchContext, run_id: int, *, manual: bool) -> bool:
     def start(conn: Connection) -> bool:
         with conn.cursor() as cur:
             cur.execute(d.lock_run_sql(ctx.schema, exclusive=True), {"run_id": run_id})
-            status, dag_id, dag_run, _ = cur.fetchone()
+            status, dag_id, dag_run, _ = one_row(cur, "the run")
             status, owner = RunStatus(status), _owner_of(dag_id, dag_run)
             if manual:
                 if status not in (RunStatus.DONE, RunStatus.COMPENSATING):
@@ -396,12 +376,12 @@ def finish_run(ctx: BatchContext, run_id: int) -> tuple[int, int, int]:
         with conn.cursor() as cur:
             fence(cur, ctx, run_id, RunStatus.LOADING)
             cur.execute(d.chunk_totals_sql(ctx.schema), {"run_id": run_id, "done": ChunkStatus.DONE.value})
-            chunks, pending, written, _ = cur.fetchone()
+            chunks, pending, written, _ = one_row(cur, "the chunk totals")
             if pending:
                 raise PermanentBatchError(ctx.spec.name, f"{pending} chunks are not DONE; cannot finalize",
                                           run_id=run_id)
             cur.execute(d.run_rejects_count_sql(ctx.schema), {"run_id": run_id})
-            rejected = int(cur.fetchone()[0] or 0)
+            rejected = int(scalar(cur, "the rejects count") or 0)
             now = dt.datetime.now(dt.timezone.utc)
             _set_run(cur, ctx, run_id, RunStatus.DONE, rows_loaded=int(written or 0), rows_rejected=rejected,
                      finished_at=now, message=None, lease_until=now)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.postgresql.base import PGDialect
@@ -27,8 +27,15 @@ from sqlalchemy.engine.interfaces import IsolationLevel
 from gaussdb_batch.dialects import server_probes as probes
 from gaussdb_batch.hooks.dbapi import scalar
 
-if TYPE_CHECKING:
-    from gaussdb_batch.hooks.gaussdb import GaussDBHook
+
+
+class _Hook(Protocol):
+    """What an engine needs of GaussDBHook (named structurally: the hook imports this module)."""
+
+    @property
+    def driver(self) -> Any: ...
+
+    def get_conn(self) -> Any: ...
 
 DIALECT_NAME = "postgresql+gaussdb_batch"
 _DEFAULT_DRIVER = "async_gaussdb"
@@ -131,7 +138,7 @@ def dialect_for(driver_name: str) -> type[HookDialect]:
 registry.register(DIALECT_NAME.replace("+", "."), __name__, "HookDialect")
 
 
-def hook_engine(hook: GaussDBHook, **engine_kwargs: Any) -> Engine:
+def hook_engine(hook: _Hook, **engine_kwargs: Any) -> Engine:
     """An Engine whose every connection is ``hook.get_conn()`` (driver, login, session settings).
 
     The caller disposes of it. ``engine_kwargs`` go to ``create_engine`` (pool size etc.).
@@ -139,6 +146,6 @@ def hook_engine(hook: GaussDBHook, **engine_kwargs: Any) -> Engine:
     return create_engine(hook_engine_url(hook), creator=hook.get_conn, **engine_kwargs)
 
 
-def hook_engine_url(hook: GaussDBHook) -> str:
+def hook_engine_url(hook: _Hook) -> str:
     """The URL of an engine whose connections a ``creator`` makes with ``hook`` (no credentials in it)."""
     return f"{DIALECT_NAME}://?driver={hook.driver.name}"

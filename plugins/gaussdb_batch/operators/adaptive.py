@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from gaussdb_batch import metrics
+from gaussdb_batch.engine.spec import SpecError
 from gaussdb_batch.operators.batch import FinalizeOperator, BatchOperator, fail_fast
 
 
@@ -43,7 +44,10 @@ class BacklogSensor(BatchOperator):
         from gaussdb_batch.triggers.backlog import BacklogTrigger
 
         src = self.spec.source
-        column = self.spec.adaptive.watermark_column or src.interval_column  # type: ignore[union-attr]
+        column = self.spec.adaptive_schedule.watermark_column or src.interval_column
+        if src.conn_id is None or column is None:
+            raise SpecError(f"batch {self.spec.name!r}: an adaptive schedule needs a source connection and a "
+                            "watermark column (adaptive.watermark_column or source.interval_column)")
         self.log.info("batch=%s: waiting %.3gs, then counting rows of %s past %s", self.spec.name, period,
                       src.table, watermark)
         self.defer(
@@ -62,7 +66,7 @@ class BacklogSensor(BatchOperator):
 
         event = self._event
         backlog = int(event["backlog"])
-        period = next_period(float(event["period"]), backlog, self.spec.adaptive)  # type: ignore[arg-type]
+        period = next_period(float(event["period"]), backlog, self.spec.adaptive_schedule)
         record_poll(self.batch, period, backlog)
         metrics.backlog(self.spec.name, backlog)
         metrics.schedule_interval(self.spec.name, period)
