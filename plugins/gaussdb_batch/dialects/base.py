@@ -34,11 +34,6 @@ from gaussdb_batch.dialects.writes import WritesSQL
 __all__ = ["SEQ", "UNDO_RUN", "UNDO_CHUNK", "UNDO_OP", "NULL_TERM", "Capabilities", "Column", "Dialect", "base_type"]
 
 
-def _capability(name: str) -> property:
-    """A read-only view of ``caps.<name>`` for callers that ask the dialect directly."""
-    return property(lambda self: getattr(self.caps, name), doc=f"``caps.{name}`` (read-only).")
-
-
 class Dialect(CatalogSQL, RunsSQL, LandingSQL, ChunksSQL, WritesSQL, ChecksSQL, CompensationSQL,
               ControlSchemaDDL, AdaptiveSQL, UIReads):
     """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss, one stage per mixin.
@@ -52,14 +47,6 @@ class Dialect(CatalogSQL, RunsSQL, LandingSQL, ChunksSQL, WritesSQL, ChecksSQL, 
     name = "base"
     #: The upsert must know every column of the target's primary key and unique indexes.
     needs_unique_columns = False
-
-    skip_locked = _capability("skip_locked")
-    binary_copy = _capability("binary_copy")
-    empty_is_null = _capability("empty_is_null")
-    astore = _capability("astore")
-    distributed = _capability("distributed")
-    check_numbers = _capability("check_numbers")
-    upsert_style = _capability("upsert_style")
 
     def __init__(self, capabilities: Capabilities | None = None, *, distribute_by: Sequence[str] | None = None):
         self.caps = capabilities if capabilities is not None else Capabilities.for_family(self.name)

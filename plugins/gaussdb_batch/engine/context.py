@@ -55,6 +55,9 @@ class BatchContext:
         self.keys_were_new = True
         #: The DAG run this process acts for (engine.state.Owner); it owns the attempts it begins.
         self.owner = owner or ADHOC
+        #: The pre-flight passed in this process (its key-index check included): extract does not
+        #: read the target's indexes a second time.
+        self.preflight_passed = False
 
     # -- connections -----------------------------------------------------------------
     @cached_property
@@ -86,7 +89,7 @@ class BatchContext:
                             purpose=f"read the unique-index columns of {self.target}")
             unique = [r[0] for r in rows]
         distribute_by = list(self.spec.target.distribute_by)
-        if base.distributed and isinstance(base, GaussDBDialect):
+        if base.caps.distributed and isinstance(base, GaussDBDialect):
             distribute_by = self._catalog_distribution_key(base, distribute_by)
         if distribute_by:
             log.warning("%s: target.distribute_by is experimental: distributed GaussDB targets have not been "
@@ -229,7 +232,7 @@ class BatchContext:
         by_name = {c.name: c for c in self.columns}
         keys = [by_name[k] for k in self.spec.keys]
         strings = [k.name for k in keys if k.is_string]
-        if strings and self.dialect.empty_is_null:
+        if strings and self.dialect.caps.empty_is_null:
             log.warning(
                 "%s: key columns %s are strings and the target runs in sql_compatibility A: an empty key is "
                 "stored as NULL (it can never match, and a NOT NULL key rejects it) and char(n) keys compare "

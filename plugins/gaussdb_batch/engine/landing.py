@@ -196,7 +196,7 @@ def binary_copy(ctx: BatchContext, typed: bool) -> bool:
     if not typed or src.kind != SourceKind.TABLE or src.table is None:
         return False
     s_hook, t_hook = ctx.source_hook, ctx.target_hook
-    if not (s_hook.dialect.binary_copy and ctx.dialect.binary_copy):
+    if not (s_hook.dialect.caps.binary_copy and ctx.dialect.caps.binary_copy):
         return False
     major = major_version(s_hook.server_info.version)
     if major is None or major != major_version(t_hook.server_info.version):

@@ -112,7 +112,7 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
             return _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload, plain_insert=False)
         if lo == hi:
             message = driver.diag(exc).get("message_primary") or type(exc).__name__
-            if sqlstate == INVALID_REGULAR_EXPRESSION and getattr(d, "check_numbers", False):
+            if sqlstate == INVALID_REGULAR_EXPRESSION and d.caps.check_numbers:
                 sqlstate, message = NUMBER_CHECK  # the number check's error, not the server's wording
             rejects.rows.append((lo, sqlstate or "", message))
             return 0

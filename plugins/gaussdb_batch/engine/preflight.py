@@ -102,7 +102,10 @@ def _no_key_index(keys: tuple[str, ...], t: TableRef) -> Problem:
 
 
 def require_key_index(ctx: BatchContext) -> None:
-    """The pre-flight's key-index check alone, which extract runs itself: every chunk probes the target by key."""
+    """The pre-flight's key-index check alone, which extract runs itself (every chunk probes the target
+    by key) unless the whole pre-flight already passed in this process."""
+    if ctx.preflight_passed:
+        return
     t = ctx.spec.target.table
     numbers, indexes = _catalog(ctx.target_hook, t, f"{ctx.spec.name}: read the indexes of {t}")
     if not _has_key_index(numbers, indexes, ctx.spec.keys):
@@ -196,4 +199,5 @@ def require(ctx: BatchContext) -> None:
     problems = check(ctx)
     if problems:
         raise PreflightError(ctx.spec.name, problems)
+    ctx.preflight_passed = True
     log.info("batch=%s: pre-flight passed (connections, tables, columns, key index)", ctx.spec.name)

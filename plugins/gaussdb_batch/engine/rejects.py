@@ -53,7 +53,7 @@ def insert_reject(cur: Cursor, ctx: BatchContext, run_id: int, *, stage: RejectS
     cur.execute(ctx.dialect.insert_reject_sql(ctx.schema), {
         "run_id": run_id, "chunk_no": chunk_no, "seq": seq, "stage": RejectStage(stage).value, "key_text": key_text,
         "row_text": row_text, "sqlstate": sqlstate,
-        "message": reject_reason(message, sqlstate, empty_is_null=ctx.dialect.empty_is_null, values=values,
+        "message": reject_reason(message, sqlstate, empty_is_null=ctx.dialect.caps.empty_is_null, values=values,
                                  string_columns=[c.name for c in ctx.columns if c.is_string])})
 
 

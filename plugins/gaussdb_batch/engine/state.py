@@ -267,7 +267,7 @@ def claim(cur: Cursor, ctx: BatchContext, run_id: int) -> ClaimedChunk | None:
     """Fence (shared), then lock the next pending chunk; other lanes skip it."""
     fence(cur, ctx, run_id, RunStatus.LOADING, shared=True)
     d, params = ctx.dialect, {"run_id": run_id, "pending": ChunkStatus.PENDING.value}
-    if d.skip_locked:
+    if d.caps.skip_locked:
         cur.execute(d.claim_chunk_sql(ctx.schema), params)
         row = cur.fetchone()
     else:  # no SKIP LOCKED on this server: try the pending chunks one by one under an advisory lock

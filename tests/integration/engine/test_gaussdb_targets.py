@@ -28,7 +28,7 @@ def test_odku_reads_a_second_unique_index_and_leaves_its_columns_out_of_set(make
 @pytest.mark.parametrize("dialect_name", ["gaussdb"])
 def test_merge_reads_no_index(make_ctx, orders):
     ctx = make_ctx().prepare()
-    assert ctx.dialect.unique_columns == [] and ctx.dialect.upsert_style == "merge"
+    assert ctx.dialect.unique_columns == [] and ctx.dialect.caps.upsert_style == "merge"
 
 
 def test_detection_on_postgresql_finds_no_ustore_default_and_no_data_nodes(conns):
@@ -37,6 +37,6 @@ def test_detection_on_postgresql_finds_no_ustore_default_and_no_data_nodes(conns
         info = hook.server_info
         assert (info.family, info.default_ustore, info.distributed, info.product) == ("postgres", False, False,
                                                                                       "postgres")
-        assert hook.dialect.astore is False and hook.dialect.distributed is False
+        assert hook.dialect.caps.astore is False and hook.dialect.caps.distributed is False
     finally:
         hook.close()

@@ -61,7 +61,7 @@ def test_b_mode_number_checks_accept_exactly_what_the_cast_accepts(make_ctx, ord
 
     ctx = _b_mode(make_ctx())
     d = ctx.dialect.for_landing(False)
-    assert d.check_numbers and not d.lands_typed([Column("v", type_sql)])
+    assert d.caps.check_numbers and not d.lands_typed([Column("v", type_sql)])
     checked = d.cast_expr(Column("v", type_sql))
     assert "~ '(' THEN NULL" in checked
 

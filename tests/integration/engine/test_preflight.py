@@ -100,3 +100,22 @@ def test_validate_connect_runs_the_same_preflight(spec_data, orders, dialect_nam
     assert f"ok    {good}: batch 'orders_sync' ok (checked against the databases)" in out
     assert f"error {bad}: batch 'orders_bad': checks: 'o_custky' is not a column of target" in err
     assert main(["validate", "--dags", "none", str(bad)]) == 0  # offline, the column is not checked
+
+
+def test_extract_reads_the_key_index_once_per_process(make_ctx, orders, dialect_name, target_dsn):
+    """ExtractOperator runs the pre-flight, then extract: the key index is checked by one of them.
+    Extract alone checks it; after a passed pre-flight it does not read the catalog again (dropping
+    the index in between shows which ran)."""
+    import datetime as dt
+
+    from gaussdb_batch.engine.errors import PermanentBatchError
+    from gaussdb_batch.engine.extract import extract
+
+    start, end = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+    checked = make_ctx()
+    preflight.require(checked)
+    with psycopg2.connect(target_dsn) as c, c.cursor() as cur:
+        cur.execute(f"ALTER TABLE {orders} DROP CONSTRAINT orders_pkey")
+    assert extract(checked, start, end).rows == 0
+    with pytest.raises(PermanentBatchError, match="no index on its key columns"):
+        extract(make_ctx(), start, end)

@@ -133,7 +133,7 @@ def test_the_skip_locked_clause_is_probed_at_detection(make_hook, scratch_schema
     _looks_like_opengauss(target_dsn, scratch_schema)
     hook = make_hook(search_path=[scratch_schema])
     assert hook.server_info.family == "gaussdb" and hook.server_info.skip_locked is True
-    assert hook.dialect.skip_locked is True
+    assert hook.dialect.caps.skip_locked is True
 
 
 def test_the_postgres_dialect_is_refused_on_a_gaussdb_server(make_hook, scratch_schema, target_dsn):
@@ -159,7 +159,7 @@ def test_a_distributed_target_is_keyed_as_its_catalog_says(make_hook, scratch_sc
                     "CAST('2 1' AS int2vector)", (f'"{scratch_schema}".items',))
     conn.close()
     hook = make_hook(search_path=[scratch_schema])
-    assert hook.server_info.distributed and hook.dialect.distributed
+    assert hook.server_info.distributed and hook.dialect.caps.distributed
     spec = parse_spec({
         "name": "items", "schedule": "0 0 * * *", "keys": ["k"],
         "source": {"conn_id": "gb_target", "table": f"{scratch_schema}.items", "interval_column": "region"},

@@ -12,7 +12,7 @@ from gaussdb_batch.dialects import Capabilities, get_dialect
 @pytest.mark.parametrize(("family", "binary"), [("postgres", True), ("gaussdb", False)])
 def test_a_family_defaults_binary_copy(family, binary):
     d = get_dialect(family)
-    assert d.caps == Capabilities(binary_copy=binary) and d.binary_copy is binary
+    assert d.caps == Capabilities(binary_copy=binary)
 
 
 def test_options_become_capabilities_and_the_dialect_reads_them():
@@ -20,8 +20,8 @@ def test_options_become_capabilities_and_the_dialect_reads_them():
                     check_numbers=True, upsert_style="on_duplicate_key")
     assert d.caps == Capabilities(skip_locked=False, astore=True, distributed=True, empty_is_null=True,
                                   check_numbers=True, upsert_style="on_duplicate_key")
-    assert (d.skip_locked, d.astore, d.distributed, d.empty_is_null, d.check_numbers, d.upsert_style) == (
-        False, True, True, True, True, "on_duplicate_key")
+    # Read from the one object: the dialect has no copies of them.
+    assert not any(hasattr(d, name) for name in ("skip_locked", "astore", "distributed", "empty_is_null"))
     assert d.needs_unique_columns
 
 
