@@ -44,3 +44,19 @@ class Match(StrEnum):
 
     MATCH = "MATCH"
     MISMATCH = "MISMATCH"
+
+
+class ReconcileScopeKind(StrEnum):
+    """What a scheduled reconciliation compares (``reconciliations.scope_kind``)."""
+
+    INTERVALS = "intervals"
+    KEYS = "keys"
+    TABLE = "table"
+
+
+class DiffKind(StrEnum):
+    """How one row differs between the source and the target (``reconciliation_diffs.kind``)."""
+
+    MISSING = "missing_in_target"
+    EXTRA = "extra_in_target"
+    CHANGED = "changed"
