@@ -26,6 +26,7 @@ from gaussdb_batch.dialects.compensation import CompensationSQL
 from gaussdb_batch.dialects.control_schema import ControlSchemaDDL
 from gaussdb_batch.dialects.core import SEQ, UNDO_CHUNK, UNDO_OP, UNDO_RUN, Column, base_type
 from gaussdb_batch.dialects.landing import LandingSQL
+from gaussdb_batch.dialects.reconciliation import ReconciliationSQL
 from gaussdb_batch.dialects.row_hash import NULL_TERM
 from gaussdb_batch.dialects.runs import RunsSQL
 from gaussdb_batch.dialects.ui_reads import UIReads
@@ -34,7 +35,7 @@ from gaussdb_batch.dialects.writes import WritesSQL
 __all__ = ["SEQ", "UNDO_RUN", "UNDO_CHUNK", "UNDO_OP", "NULL_TERM", "Capabilities", "Column", "Dialect", "base_type"]
 
 
-class Dialect(CatalogSQL, RunsSQL, LandingSQL, ChunksSQL, WritesSQL, ChecksSQL, CompensationSQL,
+class Dialect(CatalogSQL, RunsSQL, LandingSQL, ChunksSQL, WritesSQL, ChecksSQL, CompensationSQL, ReconciliationSQL,
               ControlSchemaDDL, AdaptiveSQL, UIReads):
     """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss, one stage per mixin.
 

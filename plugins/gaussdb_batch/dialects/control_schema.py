@@ -37,10 +37,45 @@ class ControlSchemaDDL:
             (4, "chunk fingerprints of the landing, computed once at plan time", self._control_v4(schema)),
             (5, "fingerprints hash typed values: forget landing fingerprints of the text-row hash", self._control_v5(schema)),
             (6, "fingerprints without blind spots: forget landing fingerprints of the folding hash", self._control_v5(schema)),
+            (7, "scheduled reconciliation: reconciliations, reconciliation_diffs", self._control_v7(schema)),
         ]
         tail = self.control_table_clause()
         return [(v, text, [sql + tail if sql.startswith("CREATE TABLE") else sql for sql in statements])
                 for v, text, statements in migrations]
+
+    def _control_v7(self, schema: str) -> list[str]:
+        s = quote_ident(schema)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {s}.reconciliations ("
+            " recon_id bigserial PRIMARY KEY,"
+            " batch varchar(128) NOT NULL,"
+            " scope_kind varchar(16) NOT NULL,"
+            " scope_start timestamptz,"
+            " scope_end timestamptz,"
+            " key_lo text,"
+            " key_hi text,"
+            " mode varchar(16) NOT NULL,"
+            " started_at timestamptz NOT NULL DEFAULT now(),"
+            " finished_at timestamptz,"
+            " source_rows bigint,"
+            " target_rows bigint,"
+            " ranges_compared integer,"
+            " missing bigint,"
+            " extra bigint,"
+            " changed bigint,"
+            " bytes_fetched bigint,"
+            " status varchar(16))",
+            f"CREATE INDEX reconciliations_batch_idx ON {s}.reconciliations (batch, recon_id)",
+            f"CREATE TABLE IF NOT EXISTS {s}.reconciliation_diffs ("
+            " diff_no bigserial PRIMARY KEY,"
+            " recon_id bigint NOT NULL,"
+            " key_text text NOT NULL,"
+            " kind varchar(24) NOT NULL,"
+            " source_digest varchar(32),"
+            " target_digest varchar(32),"
+            " checked_at timestamptz NOT NULL DEFAULT now())",
+            f"CREATE INDEX reconciliation_diffs_recon_idx ON {s}.reconciliation_diffs (recon_id, diff_no)",
+        ]
 
     def _control_v5(self, schema: str) -> list[str]:
         # Stored by a version with another row hash (v5: the row's text; v6: the folding typed hash):

@@ -29,7 +29,7 @@ def _creates(d):
 def test_ustore_servers_get_astore_control_landing_and_journal_tables():
     d = get_dialect("gaussdb", astore=True)
     creates = list(_creates(d))
-    assert len(creates) == 7 and all(s.endswith(" WITH (storage_type = astore)") for s in creates)
+    assert len(creates) == 9 and all(s.endswith(" WITH (storage_type = astore)") for s in creates)
     assert d.create_landing_sql(L, COLS).endswith(' "v" text) WITH (storage_type = astore)')
     assert d.create_undo_sql(U, T).startswith(
         'CREATE TABLE "gaussdb_batch"."undo_dw__items" WITH (storage_type = astore) AS SELECT ')
