@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
+from gaussdb_batch.engine.choices import LoadMode, Overlap, ReconcileScopeKind, SourceKind
 from gaussdb_batch.engine.suite_spec import SuiteSpec
 from gaussdb_batch.identifiers import TableRef
 
 #: Upper bounds: beyond them a chunk holds locks too long, a run opens too many sessions, or a
 #: date cannot subtract the retention (timedelta stops at ~2.7 million days).
 MAX_CHUNK_ROWS, MAX_LANES, MAX_RETENTION_DAYS, MAX_LEASE_SECONDS = 1_000_000, 64, 36_500, 7 * 86_400
+#: Reconciliation bounds: rows of a range compared record by record, ranges compared at once, intervals.
+MAX_LEAF_ROWS, MAX_RECONCILE_PARALLEL, MAX_LAST_INTERVALS = 100_000, 16, 1_000
 
 
 class SpecError(ValueError):
@@ -140,6 +142,27 @@ class ChunkSizing:
 
 
 @dataclass(frozen=True)
+class ReconcileSpec:
+    """The ``reconcile`` section: a scheduled comparison of the live source with the target.
+
+    ``scope`` is what to compare: the last ``last_intervals`` data intervals of the batch's own
+    schedule (ending at the reconcile run's logical time), the keys ``key_lo..key_hi``, or the
+    whole table. Only ``mode: report`` exists for now (differences recorded and alerted, nothing changed).
+    """
+
+    schedule: str
+    scope: ReconcileScopeKind = ReconcileScopeKind.TABLE
+    last_intervals: int | None = None
+    key_lo: str | None = None
+    key_hi: str | None = None
+    mode: str = "report"
+    #: A key range this small (in rows) is compared record by record instead of split again.
+    leaf_rows: int = 2000
+    #: Key ranges compared at once (also bounded by the batch's pool).
+    parallel: int = 2
+
+
+@dataclass(frozen=True)
 class BatchSpec:
     name: str
     source: SourceSpec
@@ -175,6 +198,8 @@ class BatchSpec:
     checks: ChecksSpec = field(default_factory=ChecksSpec)
     #: Adaptive chunk size (spec keys chunk_target_seconds, chunk_rows_min/max/step); None: chunk_rows fixed.
     chunk_sizing: ChunkSizing | None = None
+    #: The scheduled reconciliation (a ``<name>__reconcile`` DAG); None: the batch has none.
+    reconcile: ReconcileSpec | None = None
 
     @property
     def adaptive_schedule(self) -> AdaptiveSpec:

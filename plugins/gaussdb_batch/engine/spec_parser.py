@@ -18,11 +18,14 @@ from typing import Any
 import yaml
 
 from gaussdb_batch.engine.alerting_spec import AlertingSpecError, parse_alerting
-from gaussdb_batch.engine.choices import LoadMode, Overlap, SourceKind
+from gaussdb_batch.engine.choices import LoadMode, Overlap, ReconcileScopeKind, SourceKind
 from gaussdb_batch.engine.spec import (
     MAX_CHUNK_ROWS,
     MAX_LANES,
+    MAX_LAST_INTERVALS,
+    MAX_LEAF_ROWS,
     MAX_LEASE_SECONDS,
+    MAX_RECONCILE_PARALLEL,
     MAX_RETENTION_DAYS,
     AdaptiveSpec,
     AlertingSpec,
@@ -30,6 +33,7 @@ from gaussdb_batch.engine.spec import (
     ChecksSpec,
     ChunkSizing,
     RangeCheck,
+    ReconcileSpec,
     SourceSpec,
     SpecError,
     TargetSpec,
@@ -50,6 +54,7 @@ _TOP_KEYS = {
     "on_overlap", "lease_seconds",
     "same_database", "alerting", "checks",
     "chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step",
+    "reconcile",
 }
 _SOURCE_KEYS = {"conn_id", "table", "interval_column", "sql", "files", "format", "order_by_key", "tie_break"}
 OVERLAP = tuple(Overlap)
@@ -60,6 +65,9 @@ _REQUIRED = ("name", "source", "target", "keys", "schedule")
 
 
 _CHECK_KEYS = {"not_null", "unique", "ranges", "expectations"}
+_RECONCILE_KEYS = {"schedule", "scope", "mode", "leaf_rows", "parallel"}
+#: The reconcile modes a spec may name; ``repair`` is refused until it exists.
+RECONCILE_MODES = ("report",)
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -68,6 +76,7 @@ def _defaults(cls: type) -> dict[str, Any]:
 
 #: Every default, read from the dataclasses (the one place defaults are written).
 _DEFAULTS, _SOURCE_DEFAULTS = _defaults(BatchSpec), _defaults(SourceSpec)
+_RECONCILE_DEFAULTS = _defaults(ReconcileSpec)
 
 
 def spec_keys() -> dict[str, frozenset[str]]:
@@ -76,7 +85,7 @@ def spec_keys() -> dict[str, frozenset[str]]:
 
     return {"": frozenset(_TOP_KEYS), "source": frozenset(_SOURCE_KEYS), "target": frozenset(_TARGET_KEYS),
             "schedule": frozenset(_ADAPTIVE_KEYS), "checks": frozenset(_CHECK_KEYS),
-            "alerting": frozenset({*EVENTS, "late_after_minutes"})}
+            "alerting": frozenset({*EVENTS, "late_after_minutes"}), "reconcile": frozenset(_RECONCILE_KEYS)}
 
 
 def suggest(word: str, choices: Any) -> str | None:
@@ -351,6 +360,76 @@ def _parse_checks(ctx: _Ctx, data: Any) -> ChecksSpec:
     )
 
 
+def _cron(ctx: _Ctx, path: str, value: Any) -> str:
+    """A cron expression or a preset with a data interval."""
+    from croniter import croniter
+
+    value = ctx.string(path, value)
+    if value.startswith("@"):
+        if value not in CRON_PRESETS:
+            raise ctx.fail(path, f"{value!r} is not a cron preset (expected one of {', '.join(CRON_PRESETS)} "
+                                 "or a cron expression)")
+    elif not croniter.is_valid(value):
+        raise ctx.fail(path, f"{value!r} is not a valid cron expression")
+    return value
+
+
+def _parse_reconcile_scope(ctx: _Ctx, value: Any, schedule: str | None) -> dict[str, Any]:
+    """``scope``: ``table``, ``{last_intervals: N}`` or ``{keys: [lo, hi]}``, as ReconcileSpec fields."""
+    path = "reconcile.scope"
+    shapes = "'table', {last_intervals: N} or {keys: [lo, hi]}"
+    if value == ReconcileScopeKind.TABLE.value:
+        return {"scope": ReconcileScopeKind.TABLE}
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise ctx.fail(path, f"must be one of {shapes}, got {value!r}")
+    ctx.check_keys(path, value, {"last_intervals", "keys"})
+    if "last_intervals" in value:
+        if schedule is None:
+            raise ctx.fail(f"{path}.last_intervals", "needs the batch's cron schedule (its data intervals); "
+                                                     "use {keys: [lo, hi]} or table")
+        n = ctx.integer(f"{path}.last_intervals", value["last_intervals"], minimum=1, maximum=MAX_LAST_INTERVALS)
+        return {"scope": ReconcileScopeKind.INTERVALS, "last_intervals": n}
+    bounds = value["keys"]
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or any(isinstance(b, (bool, Mapping, list)) or b is None for b in bounds)):
+        raise ctx.fail(f"{path}.keys", f"must be [lo, hi] (two key values, both included), got {bounds!r}")
+    lo, hi = (str(b) for b in bounds)
+    if isinstance(bounds[0], (int, float)) and isinstance(bounds[1], (int, float)) and bounds[0] > bounds[1]:
+        raise ctx.fail(f"{path}.keys", f"lo ({lo}) must not exceed hi ({hi})")
+    return {"scope": ReconcileScopeKind.KEYS, "key_lo": lo, "key_hi": hi}
+
+
+def _parse_reconcile(ctx: _Ctx, data: Any, *, schedule: str | None, lanes: int) -> ReconcileSpec | None:
+    """The ``reconcile`` section: schedule (cron), scope, mode (report), leaf_rows, parallel."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ctx.fail("reconcile", "must be a mapping with schedule and scope (and optionally mode, leaf_rows, "
+                                    "parallel)")
+    ctx.check_keys("reconcile", data, _RECONCILE_KEYS)
+    for key in ("schedule", "scope"):
+        if key not in data:
+            raise ctx.fail(f"reconcile.{key}", "is required")
+    mode = data.get("mode", _RECONCILE_DEFAULTS["mode"])
+    if mode == "repair":
+        raise ctx.fail("reconcile.mode", "'repair' is not available yet: only 'report' (differences are recorded "
+                                         "and alerted, the target is not changed)")
+    _choice(ctx, "reconcile.mode", mode, RECONCILE_MODES)
+    parallel = ctx.integer("reconcile.parallel", data.get("parallel", _RECONCILE_DEFAULTS["parallel"]),
+                           minimum=1, maximum=MAX_RECONCILE_PARALLEL)
+    if parallel > lanes:
+        raise ctx.fail("reconcile.parallel", f"must be <= lanes ({lanes}): the batch's pool slots it may "
+                                             f"take at once, got {parallel}")
+    return ReconcileSpec(
+        schedule=_cron(ctx, "reconcile.schedule", data["schedule"]),
+        mode=mode,
+        leaf_rows=ctx.integer("reconcile.leaf_rows", data.get("leaf_rows", _RECONCILE_DEFAULTS["leaf_rows"]),
+                              minimum=1, maximum=MAX_LEAF_ROWS),
+        parallel=parallel,
+        **_parse_reconcile_scope(ctx, data["scope"], schedule),
+    )
+
+
 def _parse_alerting(ctx: _Ctx, data: Any) -> AlertingSpec:
     if data is None:
         return AlertingSpec()
@@ -408,6 +487,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
     for key in ("catchup",):
         if not isinstance(d[key], bool):
             raise ctx.fail(key, f"must be true or false, got {d[key]!r}")
+    lanes = ctx.integer("lanes", d["lanes"], minimum=1, maximum=MAX_LANES)
     return BatchSpec(
         name=name,
         description=str(d["description"]),
@@ -423,7 +503,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
         keys=key_cols,
         mode=mode,
         chunk_rows=ctx.integer("chunk_rows", d["chunk_rows"], minimum=1, maximum=MAX_CHUNK_ROWS),
-        lanes=ctx.integer("lanes", d["lanes"], minimum=1, maximum=MAX_LANES),
+        lanes=lanes,
         pool=ctx.string("pool", d["pool"]),
         extract_pool=ctx.string("extract_pool", d["extract_pool"]),
         max_rejects=ctx.integer("max_rejects", d["max_rejects"], minimum=0),
@@ -443,6 +523,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
         alerting=_parse_alerting(ctx, data.get("alerting")),
         checks=_parse_checks(ctx, data.get("checks")),
         chunk_sizing=chunk_sizing,
+        reconcile=_parse_reconcile(ctx, data.get("reconcile"), schedule=schedule, lanes=lanes),
     )
 
 

@@ -222,7 +222,7 @@ def test_docs_spec_md_documents_every_key():
     documented = {"": sections["Top-level keys"]}
     documented.update({name: body for head, body in sections.items()
                        if (name := head.split("`")[1] if "`" in head else "") in ("source", "target", "schedule",
-                                                                                   "checks", "alerting")})
+                                                                                   "checks", "alerting", "reconcile")})
     for section, keys in spec_keys().items():
         rows = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", documented[section], re.M))
         names = {n for pair in rows for n in pair if n}
@@ -256,3 +256,62 @@ def test_the_expectation_suite_is_parsed_once_and_kept_on_the_spec():
     assert isinstance(suite, SuiteSpec) and suite.source == "inline"
     assert [(e.type, e.kwargs, e.severity) for e in suite.expectations] == [
         ("expect_column_values_to_not_be_null", {"column": "a"}, "warning")]
+
+
+RECONCILE = {"schedule": "30 3 * * *", "scope": {"last_intervals": 7}}
+
+
+def test_reconcile_section_parses_with_defaults():
+    from gaussdb_batch.engine.choices import ReconcileScopeKind
+
+    assert parse_spec(GOOD).reconcile is None
+    r = parse_spec(with_("reconcile", RECONCILE)).reconcile
+    assert r is not None and r.schedule == "30 3 * * *" and r.scope == ReconcileScopeKind.INTERVALS
+    assert (r.last_intervals, r.mode, r.leaf_rows, r.parallel) == (7, "report", 2000, 2)
+    keys = parse_spec(with_("reconcile", {**RECONCILE, "scope": {"keys": [10, 20]}, "leaf_rows": 50})).reconcile
+    assert keys is not None and (keys.scope, keys.key_lo, keys.key_hi, keys.leaf_rows) == ("keys", "10", "20", 50)
+    table = parse_spec(with_("reconcile", {**RECONCILE, "scope": "table", "mode": "report"})).reconcile
+    assert table is not None and table.scope == ReconcileScopeKind.TABLE and table.last_intervals is None
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("nightly", "reconcile: must be a mapping"),
+        ({"scope": "table"}, "reconcile.schedule: is required"),
+        ({"schedule": "30 3 * * *"}, "reconcile.scope: is required"),
+        ({**RECONCILE, "schedule": "every night"}, "reconcile.schedule: 'every night' is not a valid cron"),
+        ({**RECONCILE, "mode": "repair"}, "reconcile.mode: 'repair' is not available yet"),
+        ({**RECONCILE, "mode": "fix"}, "reconcile.mode: must be one of report"),
+        ({**RECONCILE, "scope": "everything"}, "reconcile.scope: must be one of"),
+        ({**RECONCILE, "scope": {"last_intervals": 0}}, "reconcile.scope.last_intervals: must be >= 1"),
+        ({**RECONCILE, "scope": {"keys": [1]}}, "reconcile.scope.keys: must be [lo, hi]"),
+        ({**RECONCILE, "scope": {"keys": [9, 1]}}, "reconcile.scope.keys: lo (9) must not exceed hi (1)"),
+        ({**RECONCILE, "scope": {"key": [1, 2]}}, "reconcile.scope.key: unknown key, did you mean 'keys'?"),
+        ({**RECONCILE, "leaf_rows": 0}, "reconcile.leaf_rows: must be >= 1"),
+        ({**RECONCILE, "leaf_rows": 10**9}, "reconcile.leaf_rows: must be <="),
+        ({**RECONCILE, "parallel": 3}, "reconcile.parallel: must be <= lanes (2)"),
+        ({**RECONCILE, "paralel": 2}, "reconcile.paralel: unknown key, did you mean 'parallel'?"),
+    ],
+)
+def test_reconcile_section_errors_name_the_field(section, message):
+    with pytest.raises(SpecError, match="batch 'orders': ") as err:
+        parse_spec(with_("reconcile", section))
+    assert message in str(err.value)
+
+
+def test_last_intervals_needs_the_batch_cron_schedule():
+    adaptive = {**GOOD, "schedule": {"type": "adaptive", "t_min": 1, "t_max": 5, "step": 1, "backlog_threshold": 1},
+                "reconcile": RECONCILE}
+    with pytest.raises(SpecError, match="reconcile.scope.last_intervals: needs the batch's cron schedule"):
+        parse_spec(adaptive)
+
+
+def test_reconcile_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "orders.yaml"
+    path.write_text("name: orders\nschedule: '0 0 * * *'\nsource: {conn_id: s, table: a.b, interval_column: t}\n"
+                    "target: {conn_id: d, table: c.d}\nkeys: [id]\nreconcile:\n  schedule: '@daily'\n"
+                    "  scope: table\n  mode: repair\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert err.value.line == 9 and err.value.field == "reconcile.mode" and str(path) in str(err.value)
