@@ -14,7 +14,9 @@ A target takes ``type`` and ``conn_id`` plus, optionally, ``message``, ``title``
 * ``build_callbacks(spec)`` -> ``{"on_failure_callback": [...], "on_retry_callback": [...]}``
   for ``default_args`` (task callbacks run in the worker);
 * ``build_deadlines(spec, batch=...)`` -> ``[DeadlineAlert, ...]`` for ``DAG(deadline=...)``;
-* ``compensation_notifier(spec, batch=...)`` -> a callable the compensate task calls with its message.
+* ``compensation_notifier(spec, batch=...)`` -> a callable the compensate task calls with its message;
+* ``reconcile_notifier(spec, batch=...)`` -> the same to the ``on_failure`` targets, for a reconciliation
+  that found differences.
 """
 
 from __future__ import annotations
@@ -97,15 +99,29 @@ def compensation_notifier(spec: AlertingSpec, *, batch: str | None = None) -> Ca
     The message is sent as-is (it may quote database errors, so it is not a template).
     Each target is tried on its own; a failing one is logged and never raises.
     """
-    targets = spec.on_compensation
+    return _message_notifier(spec.on_compensation, batch=batch, state=RunStatus.COMPENSATED.lower())
+
+
+#: The state a reconciliation alert carries (report mode: differences found, the task succeeded).
+RECONCILE_STATE = "differences found"
+
+
+def reconcile_notifier(spec: AlertingSpec, *, batch: str | None = None) -> Callable[..., None]:
+    """The alert a reconciliation that found differences sends, to the ``on_failure`` targets:
+    ``notify(message, context=None)``, never raising."""
+    return _message_notifier(spec.on_failure, batch=batch, state=RECONCILE_STATE)
+
+
+def _message_notifier(targets: tuple[Target, ...], *, batch: str | None, state: str) -> Callable[..., None]:
+    """``notify(message, context=None)`` sending ``message`` as-is to each target on its own."""
 
     def notify(message: str, context: Mapping[str, Any] | None = None) -> None:
         for target in targets:
-            sender = notifier(target, batch=batch, message=message, state=RunStatus.COMPENSATED.lower())
+            sender = notifier(target, batch=batch, message=message, state=state)
             try:
                 sender.notify(cast("Context", dict(context or {})))
             except Exception as exc:  # notify() already swallows delivery errors; this is belt and braces
-                sender.log.error("compensation alert via %r not sent: %s", target.conn_id, exc)
+                sender.log.error("%s alert via %r not sent: %s", state, target.conn_id, exc)
 
     notify.targets = targets  # type: ignore[attr-defined]
     return notify

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
+from airflow.sdk import DAG, CronDataIntervalTimetable, CronTriggerTimetable, Param, TaskGroup
 
 from gaussdb_batch.alerting import build_callbacks, build_deadlines
 from gaussdb_batch.assets import target_outlets
@@ -34,10 +34,13 @@ from gaussdb_batch.operators.batch import (
     FinalizeOperator,
     LoadLaneOperator,
 )
+from gaussdb_batch.operators.reconcile import ReconcileOperator
 
 #: Task ids of an adaptive DAG's first task (the backlog sensor) and of the one after finalize.
 WAIT_TASK_ID = "wait_for_backlog"
 ADVANCE_TASK_ID = "advance_watermark"
+#: Task id of the reconcile DAG's one task.
+RECONCILE_TASK_ID = "reconcile"
 
 
 def retry_args(spec: BatchSpec) -> dict[str, Any]:
@@ -210,9 +213,52 @@ def build_rollback_dag(spec: BatchSpec) -> DAG:
     return dag
 
 
+def reconcile_task_group(spec: BatchSpec, *, group_id: str | None = None, tooltip: str | None = None) -> TaskGroup:
+    """The batch's reconciliation (its ``reconcile`` section) as a TaskGroup for a hand-written DAG.
+
+    Call within ``with DAG``; the scope's last intervals end at that DAG run's logical time.
+    """
+    with TaskGroup(group_id=group_id or f"{spec.name}__reconcile",
+                   tooltip=tooltip or f"gaussdb-batch {spec.name}: reconcile the source with the target") as group:
+        ReconcileOperator(task_id=RECONCILE_TASK_ID, spec=spec, pool=spec.pool, **retry_args(spec))
+    return group
+
+
+def build_reconcile_dag(spec: BatchSpec) -> DAG:
+    """The scheduled reconciliation of a batch with a ``reconcile`` section: ``<name>__reconcile``.
+
+    A CronTriggerTimetable: each run's logical time is the moment it was due, where the scope's
+    last intervals end. One run at a time, no catchup, in the batch's pool.
+    """
+    rec = spec.reconcile
+    if rec is None:
+        raise ValueError(f"batch {spec.name!r} has no reconcile section")
+    with DAG(
+        dag_id=f"{spec.dag_id}__reconcile",
+        schedule=CronTriggerTimetable(rec.schedule, timezone=spec.timezone),
+        start_date=spec.start_date,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"owner": spec.owner, **retry_args(spec)},
+        tags=[*spec.tags, "reconcile"],
+        doc_md=f"Reconcile batch `{spec.name}`: compare the live source with `{spec.target.table}` "
+               f"({rec.scope}{f', last {rec.last_intervals} intervals' if rec.last_intervals else ''}), "
+               f"mode `{rec.mode}`: differing rows are recorded in `{spec.control_schema}`, shown on the "
+               "Batches page and alerted to the on_failure targets; the target is not changed and the task "
+               "succeeds.",
+        description=f"gaussdb-batch: reconcile {spec.name} ({rec.mode})"[:200],
+    ) as dag:
+        ReconcileOperator(task_id=RECONCILE_TASK_ID, spec=spec, pool=spec.pool)
+    return dag
+
+
 def dags_for_spec(spec: BatchSpec) -> dict[str, DAG]:
-    """One batch as {dag_id: DAG}: its scheduled DAG and its rollback DAG."""
-    return {dag.dag_id: dag for dag in (build_dag(spec), build_rollback_dag(spec))}
+    """One batch as {dag_id: DAG}: its scheduled DAG, its rollback DAG and, with a ``reconcile``
+    section, its reconcile DAG."""
+    dags = [build_dag(spec), build_rollback_dag(spec)]
+    if spec.reconcile is not None:
+        dags.append(build_reconcile_dag(spec))
+    return {dag.dag_id: dag for dag in dags}
 
 
 def include_folder() -> Path:

@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -78,6 +78,13 @@ METRICS: tuple[MetricSpec, ...] = (
                "Unix time of the last run that finished with status done/success."),
     MetricSpec("run_finished.{status}", "counter", "gaussdb_batch_runs_finished_total",
                "Runs that reached a final status (label ``status``)."),
+    MetricSpec("reconcile_differences.{kind}", "counter", "gaussdb_batch_reconcile_differences_total",
+               "Differing rows a scheduled reconciliation found (label ``kind``: missing_in_target, "
+               "extra_in_target, changed)."),
+    MetricSpec("reconcile_duration", "timer", "gaussdb_batch_reconcile_duration_seconds",
+               "Wall time of one scheduled reconciliation; a histogram in Prometheus."),
+    MetricSpec("reconcile_ranges", "counter", "gaussdb_batch_reconcile_ranges_total",
+               "Key ranges a scheduled reconciliation compared (count and digest on both servers)."),
 )
 
 
@@ -252,3 +259,14 @@ def run_finished(batch: str, status: str, *, interval_seconds: float | None = No
         _gauge(batch, "last_success_timestamp", time.time())
     if interval_seconds is not None:
         schedule_interval(batch, interval_seconds)
+
+
+def reconcile_finished(batch: str, differences: Mapping[str, int], *, seconds: float, ranges: int) -> None:
+    """Record one reconciliation: differing rows per kind (zeros too, to start the series), its
+    duration (a StatsD timer in milliseconds) and the key ranges it compared."""
+    for kind, n in differences.items():
+        _incr(batch, f"reconcile_differences.{sanitize(kind)}", n)
+    x = _number(seconds)
+    if x is not None and x >= 0:
+        _emit("timer", batch, "reconcile_duration", x * 1000.0)
+    _incr(batch, "reconcile_ranges", ranges)

@@ -17,7 +17,7 @@ ALERTS = yaml.safe_load((ROOT / "include" / "monitoring" / "alerts.yml").read_te
 @pytest.mark.parametrize("spec", metrics.METRICS, ids=lambda s: s.suffix)
 def test_every_metric_is_documented(spec):
     assert spec.prometheus_name in DOC
-    assert f"airflow.gaussdb_batch.<batch>.{spec.suffix.replace('{status}', '<status>')}" in DOC
+    assert f"airflow.gaussdb_batch.<batch>.{spec.suffix.replace('{status}', '<status>').replace('{kind}', '<kind>')}" in DOC
 
 
 @pytest.mark.parametrize("alert", [r["alert"] for g in ALERTS["groups"] for r in g["rules"]])

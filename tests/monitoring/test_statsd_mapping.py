@@ -52,6 +52,9 @@ BATCH_CALLS = {
     "schedule_interval_seconds": lambda b: metrics.schedule_interval(b, 3600),
     "last_success_timestamp": lambda b: metrics.run_finished(b, "done"),
     "run_finished.{status}": lambda b: metrics.run_finished(b, "Compensated"),
+    "reconcile_differences.{kind}": lambda b: metrics.reconcile_finished(b, {"changed": 3}, seconds=2.5, ranges=4),
+    "reconcile_duration": lambda b: metrics.reconcile_finished(b, {}, seconds=2.5, ranges=4),
+    "reconcile_ranges": lambda b: metrics.reconcile_finished(b, {}, seconds=2.5, ranges=4),
 }
 
 
@@ -65,11 +68,13 @@ def test_every_batch_metric_maps_to_its_documented_series(sent, mapper, spec):
     expected_labels = {"batch": "orders_daily"}
     if "{status}" in spec.suffix:
         expected_labels["status"] = "compensated"
+    if "{kind}" in spec.suffix:
+        expected_labels["kind"] = "changed"
     assert sample.labels == expected_labels
     assert sample.mapped
     kind = {"timer": "histogram"}.get(spec.statsd_type, spec.statsd_type)
     assert sample.kind == kind
-    if spec.suffix == "chunk_duration":
+    if spec.suffix in ("chunk_duration", "reconcile_duration"):
         assert sample.value == pytest.approx(2.5)  # ms on the wire, seconds in Prometheus
 
 

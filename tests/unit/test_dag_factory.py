@@ -11,14 +11,15 @@ from gaussdb_batch.dag_factory import add_batch_tasks, batch_task_group, build_d
 from gaussdb_batch.engine.spec_parser import parse_spec
 from gaussdb_batch.operators.batch import ExtractOperator
 
-SPEC = parse_spec({
+SPEC_DATA = {
     "name": "items",
     "schedule": "0 0 * * *",
     "source": {"conn_id": "src", "table": "app.items", "interval_column": "updated_at"},
     "target": {"conn_id": "dst", "table": "dw.items"},
     "keys": ["k"],
     "lanes": 3,
-})
+}
+SPEC = parse_spec(SPEC_DATA)
 
 
 def test_add_batch_tasks_returns_the_tasks_by_name_with_one_end():
@@ -45,3 +46,46 @@ def test_the_task_group_and_the_dag_hold_the_same_tasks():
     with DAG(dag_id="grouped", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
         batch_task_group(SPEC)
     assert {t.task_id for t in dag.tasks} == {f"items.{t.task_id}" for t in build_dag(SPEC).tasks}
+
+
+RECONCILED = parse_spec({
+    **SPEC_DATA,
+    "pool": "items_pool",
+    "tags": ["sales"],
+    "reconcile": {"schedule": "30 3 * * *", "scope": {"last_intervals": 3}, "leaf_rows": 500},
+})
+
+
+def test_a_batch_with_a_reconcile_section_gets_its_reconcile_dag():
+    from airflow.sdk import CronTriggerTimetable
+
+    from gaussdb_batch.dag_factory import RECONCILE_TASK_ID, dags_for_spec
+    from gaussdb_batch.operators.reconcile import ReconcileOperator
+
+    assert "items__reconcile" not in dags_for_spec(SPEC)
+    dags = dags_for_spec(RECONCILED)
+    assert set(dags) == {"items", "items__rollback", "items__reconcile"}
+    dag = dags["items__reconcile"]
+    assert isinstance(dag.timetable, CronTriggerTimetable) and dag.timetable.expression == "30 3 * * *"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert {"gaussdb-batch", "sales", "reconcile"} <= set(dag.tags)
+    assert [t.task_id for t in dag.tasks] == [RECONCILE_TASK_ID]
+    task = dag.get_task(RECONCILE_TASK_ID)
+    assert isinstance(task, ReconcileOperator) and task.pool == "items_pool" and task.spec is RECONCILED
+
+
+def test_the_reconcile_task_group_holds_the_reconcile_task():
+    from gaussdb_batch.dag_factory import reconcile_task_group
+
+    with DAG(dag_id="grouped_reconcile", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+        reconcile_task_group(RECONCILED)
+    assert [(t.task_id, t.pool) for t in dag.tasks] == [("items__reconcile.reconcile", "items_pool")]
+
+
+def test_a_reconcile_operator_needs_the_section():
+    import pytest
+
+    from gaussdb_batch.operators.reconcile import ReconcileOperator
+
+    with pytest.raises(ValueError, match="no reconcile section"):
+        ReconcileOperator(task_id="reconcile", spec=SPEC)

@@ -196,8 +196,9 @@ def test_metric_table_names_every_suffix_emitted(sink):
         lambda: metrics.compensation("t"), lambda: metrics.backlog("t", 1),
         lambda: metrics.lag_seconds("t", 1),
         lambda: metrics.run_finished("t", "done", interval_seconds=1),
+        lambda: metrics.reconcile_finished("t", {"changed": 2}, seconds=1.5, ranges=3),
     ):
         call()
-    emitted = {_split(line)[0].removeprefix("airflow.gaussdb_batch.t.") for line in sink.lines(12)}
-    declared = {spec.suffix.replace("{status}", "done") for spec in metrics.METRICS}
+    emitted = {_split(line)[0].removeprefix("airflow.gaussdb_batch.t.") for line in sink.lines(15)}
+    declared = {spec.suffix.replace("{status}", "done").replace("{kind}", "changed") for spec in metrics.METRICS}
     assert emitted == declared

@@ -9,9 +9,9 @@ import re
 import pytest
 from airflow.sdk import BaseOperator
 
-from gaussdb_batch.operators import adaptive, batch
+from gaussdb_batch.operators import adaptive, batch, reconcile
 
-OPERATORS = sorted({obj for module in (batch, adaptive) for obj in vars(module).values()
+OPERATORS = sorted({obj for module in (batch, adaptive, reconcile) for obj in vars(module).values()
                     if inspect.isclass(obj) and issubclass(obj, BaseOperator) and obj.__module__ == module.__name__},
                    key=lambda c: c.__name__)
 
@@ -29,7 +29,7 @@ def _parameters(cls: type) -> set[str]:
 
 def test_the_operators_are_found():
     assert {"ExtractOperator", "LoadLaneOperator", "CheckOperator", "CompensateOperator", "FinalizeOperator",
-            "BacklogSensor", "AdvanceWatermarkOperator"} <= {c.__name__ for c in OPERATORS}
+            "BacklogSensor", "AdvanceWatermarkOperator", "ReconcileOperator"} <= {c.__name__ for c in OPERATORS}
 
 
 @pytest.mark.parametrize("cls", OPERATORS, ids=lambda c: c.__name__)
