@@ -10,19 +10,32 @@ keys, check columns, an index on the keys. Connections are resolved as for Airfl
 environment variables, then the configured secrets backend, then the metadata database (a
 connection made in the UI, by airflow_settings.yaml or ``airflow connections add``). Exit status
 0 when every spec is fine, 1 otherwise.
+
+    gaussdb-batch diff BATCH [--interval START..END] [--keys LO..HI] [--spec-dir DIR]
+
+compares the batch's source with its target now (engine/reconciliation.py, report mode: nothing is
+changed but the control schema's record of the comparison), through the same connections, and
+prints the summary and the first differing records. Exit status 0 when equal, 1 when they differ,
+2 on bad input (no such batch, a bad range, a batch the reconciliation cannot compare).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gaussdb_batch.engine.spec import BatchSpec, SpecError
 from gaussdb_batch.engine.spec_parser import load_spec
+
+if TYPE_CHECKING:
+    from gaussdb_batch.engine.reconciliation import ReconcileScope
 
 DAG_FILE_TEMPLATE = '''"""Batch `{name}`: the Airflow DAG (and rollback DAG) of include/batches/{name}.yaml."""
 
@@ -117,6 +130,90 @@ def _connect(spec: BatchSpec) -> list[str]:
         ctx.close()
 
 
+def find_spec(name: str, paths: Sequence[str | Path]) -> BatchSpec:
+    """The spec of batch ``name`` among the spec files in ``paths`` (SpecError when none or unreadable)."""
+    for path in spec_files(paths):
+        if path.stem == name:
+            spec = load_spec(path)
+            if spec.name == name:
+                return spec
+    for path in spec_files(paths):
+        try:
+            spec = load_spec(path)
+        except SpecError:
+            continue
+        if spec.name == name:
+            return spec
+    raise SpecError(f"no batch {name!r} in {', '.join(map(str, paths))}")
+
+
+def diff_scope(interval: str | None, keys: str | None) -> ReconcileScope:
+    """The comparison's scope from ``--interval START..END`` / ``--keys LO..HI`` (ValueError when malformed)."""
+    from gaussdb_batch.engine.choices import ReconcileScopeKind
+    from gaussdb_batch.engine.reconciliation import ReconcileScope
+
+    if interval and keys:
+        raise ValueError("--interval and --keys: give one, not both")
+    if interval:
+        start, sep, end = interval.partition("..")
+        if not sep:
+            raise ValueError(f"--interval {interval!r}: expected START..END (ISO dates or timestamps)")
+        try:
+            lo, hi = dt.datetime.fromisoformat(start.strip()), dt.datetime.fromisoformat(end.strip())
+        except ValueError as exc:
+            raise ValueError(f"--interval {interval!r}: {exc}") from None
+        return ReconcileScope(ReconcileScopeKind.INTERVALS, start=lo, end=hi)
+    if keys:
+        lo_k, sep, hi_k = keys.partition("..")
+        if not sep or not lo_k or not hi_k:
+            raise ValueError(f"--keys {keys!r}: expected LO..HI (of the first key column)")
+        return ReconcileScope(ReconcileScopeKind.KEYS, key_lo=lo_k, key_hi=hi_k)
+    return ReconcileScope(ReconcileScopeKind.TABLE)
+
+
+def diff(name: str, *, interval: str | None = None, keys: str | None = None, spec_dir: str | None = None,
+         show: int = 20) -> int:
+    """``gaussdb-batch diff``: compare one batch's source with its target; the exit status."""
+    from gaussdb_batch.engine.context import BatchContext
+    from gaussdb_batch.engine.errors import PermanentBatchError
+    from gaussdb_batch.engine.reconciliation import reconcile
+
+    try:
+        scope = diff_scope(interval, keys)
+        spec = find_spec(name, [spec_dir] if spec_dir else default_paths())
+    except (ValueError, SpecError) as exc:
+        print(f"error {exc}", file=sys.stderr)
+        return 2
+    resolve_connections_like_tasks()
+    ctx = BatchContext(spec)
+    try:
+        result = reconcile(ctx, scope, keep=show)
+    except (ValueError, PermanentBatchError) as exc:
+        print(f"error {exc}", file=sys.stderr)
+        return 2
+    finally:
+        ctx.close()
+    print(f"batch {spec.name}: {scope.kind.value} {_scope_text(scope)}reconciliation {result.recon_id}")
+    print(f"rows: source {result.source_rows}, target {result.target_rows}; ranges compared {result.ranges_compared}")
+    print("differences: " + ", ".join(f"{k.value} {n}" for k, n in result.differences.items()))
+    print(f"seconds {result.seconds:.2f}, bytes moved to the worker {result.bytes_fetched}")
+    for r in result.records:
+        key = json.dumps(r.key, sort_keys=True)
+        print(f"  {r.kind.value:<17} {key} source {r.source_digest or '-'} target {r.target_digest or '-'}")
+    shown, total = len(result.records), sum(result.differences.values())
+    if total > shown:
+        print(f"  ... {total - shown} more (reconciliation_diffs, recon_id {result.recon_id})")
+    return 0 if total == 0 else 1
+
+
+def _scope_text(scope: ReconcileScope) -> str:
+    if scope.start is not None and scope.end is not None:
+        return f"[{scope.start.isoformat()}, {scope.end.isoformat()}) "
+    if scope.key_lo is not None:
+        return f"[{scope.key_lo}, {scope.key_hi}] "
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gaussdb-batch", description="Check gaussdb-batch specs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,7 +223,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="also check tables, columns and indexes through the specs' Airflow connections")
     v.add_argument("--dags", help="the DAGs folder whose per-batch files must exist (default: "
                                   "$AIRFLOW__CORE__DAGS_FOLDER or ./dags; 'none' to skip)")
-    args = parser.parse_args(argv)
+    df = sub.add_parser("diff", help="compare a batch's source with its target now (report only)")
+    df.add_argument("batch", help="the batch's name")
+    df.add_argument("--interval", help="START..END: rows whose interval column is in [START, END)")
+    df.add_argument("--keys", help="LO..HI: rows whose first key is in [LO, HI]")
+    df.add_argument("--spec-dir", help="the folder of spec files (default: $GAUSSDB_BATCH_INCLUDE/batches)")
+    df.add_argument("--show", type=int, default=20, help="differing records to print (default 20)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.command == "diff":
+        return diff(args.batch, interval=args.interval, keys=args.keys, spec_dir=args.spec_dir, show=args.show)
     dags = None if args.dags == "none" else (Path(args.dags) if args.dags else dag_folder())
     if args.connect:
         resolve_connections_like_tasks()

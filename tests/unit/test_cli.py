@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from gaussdb_batch.cli import validate
+from gaussdb_batch.cli import diff_scope, main, validate
+from gaussdb_batch.engine.choices import ReconcileScopeKind
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
@@ -59,3 +61,23 @@ def test_a_spec_without_its_dag_file_or_with_a_taken_name_is_an_error(tmp_path):
 def test_the_shipped_specs_and_dag_files_validate():
     report = validate([ROOT / "include" / "batches"], dags=ROOT / "dags")
     assert report.errors == [] and len(report.ok) >= 2
+
+
+def test_diff_refuses_bad_input_with_exit_2(tmp_path, capsys):
+    batches, _ = _project(tmp_path)
+    assert main(["diff", "gamma", "--spec-dir", str(batches)]) == 2
+    assert "no batch 'gamma'" in capsys.readouterr().err
+    for args in (["--interval", "2024-01-01"], ["--interval", "yesterday..today"], ["--keys", "5.."],
+                 ["--interval", "2024-01-01..2024-01-02", "--keys", "1..2"]):
+        assert main(["diff", "alpha", "--spec-dir", str(batches), *args]) == 2, args
+        assert capsys.readouterr().err.startswith("error --")
+    assert main(["diff"]) == 2
+
+
+def test_diff_scopes_parse_intervals_and_key_ranges():
+    scope = diff_scope("2024-01-01..2024-01-02T06:00", None)
+    assert (scope.kind, scope.start, scope.end) == (ReconcileScopeKind.INTERVALS, dt.datetime(2024, 1, 1),
+                                                   dt.datetime(2024, 1, 2, 6))
+    scope = diff_scope(None, "A-1..Z-9")
+    assert (scope.kind, scope.key_lo, scope.key_hi) == (ReconcileScopeKind.KEYS, "A-1", "Z-9")
+    assert diff_scope(None, None).kind == ReconcileScopeKind.TABLE

@@ -158,3 +158,26 @@ def test_bad_scopes_are_refused(make_ctx, orders):
         reconcile(ctx, ReconcileScope(ReconcileScopeKind.INTERVALS, dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 1)))
     with pytest.raises(ReconcileScopeError):
         reconcile(ctx, ReconcileScope(ReconcileScopeKind.KEYS, key_lo="1"))
+
+
+def test_the_diff_command_prints_the_summary_and_exits_0_or_1(spec_data, orders, source_dsn, target_dsn, tmp_path,
+                                                              monkeypatch, capsys, dialect_name):
+    import yaml
+
+    from gaussdb_batch import cli
+
+    monkeypatch.setattr(cli, "resolve_connections_like_tasks", lambda: None)  # the test's env connections
+    (tmp_path / "orders_sync.yaml").write_text(yaml.safe_dump(spec_data()))
+    _fill(orders, source_dsn, target_dsn, n=300)
+    assert cli.main(["diff", "orders_sync", "--spec-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "rows: source 300, target 300; ranges compared 1" in out
+    assert "differences: missing_in_target 0, extra_in_target 0, changed 0" in out and "bytes moved" in out
+    _plant(orders, source_dsn, target_dsn)
+    assert cli.main(["diff", "orders_sync", "--spec-dir", str(tmp_path), "--keys", "1..20", "--show", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "differences: missing_in_target 0, extra_in_target 0, changed 4" in out
+    assert '  changed           {"o_orderkey": 11} source ' in out and "... 2 more" in out
+    assert cli.main(["diff", "orders_sync", "--spec-dir", str(tmp_path),
+                     "--interval", "2024-01-02..2024-01-03"]) == 1
+    assert "missing_in_target 4, extra_in_target 1, changed 3" in capsys.readouterr().out  # key 500 is past 300
