@@ -26,7 +26,7 @@ def test_the_view_is_embedded_under_a_relative_href():
 
 
 @pytest.mark.parametrize("path", ["/api/batches", "/api/batches/b/runs/1", "/api/batches/b/runs/1/rejects",
-                                  "/api/batches/b/runs/1/reconciliation"])
+                                  "/api/batches/b/runs/1/reconciliation", "/api/batches/b/reconcile"])
 def test_every_endpoint_refuses_a_request_without_a_token(client, path):
     r = client.get(path)
     assert r.status_code == 401, r.text
@@ -76,3 +76,36 @@ def test_a_viewers_reason_keeps_object_names_and_loses_values(message, row, show
 
     item = {"message": message, "key_text": None, "row_text": json.dumps(row) if row else None}
     assert queries.redact(message, queries._row_values(item)) == shown
+
+
+def test_a_viewer_sees_the_latest_reconciliation_without_keys_or_digests(monkeypatch):
+    import datetime as dt
+
+    from gaussdb_batch.engine import reconciliation
+    from gaussdb_batch.engine.choices import DiffKind
+    from gaussdb_batch.ui import queries
+
+    when = dt.datetime(2024, 3, 10, 3, 30, tzinfo=dt.timezone.utc)
+    latest = {"recon_id": 4, "scope_kind": "table", "started_at": when,
+              "differences": {DiffKind.MISSING: 1, DiffKind.EXTRA: 0, DiffKind.CHANGED: 2}}
+    records = [{"key": {"k": i}, "kind": DiffKind.CHANGED, "source_digest": "aa", "target_digest": "bb",
+                "checked_at": when} for i in range(3)]
+    asked = []
+
+    def page(ctx, recon_id, *, offset, limit):
+        asked.append((recon_id, offset, limit))
+        return records[offset:offset + limit]
+
+    monkeypatch.setattr(queries, "has_control_schema", lambda ctx: True)
+    monkeypatch.setattr(reconciliation, "latest_reconciliation", lambda ctx: latest)
+    monkeypatch.setattr(reconciliation, "reconciliation_records", page)
+    viewer = queries.latest_reconciliation(None, offset=0, limit=2)  # type: ignore[arg-type]
+    assert asked == [(4, 0, 3)]
+    assert viewer["latest"]["differences"] == {"missing_in_target": 1, "extra_in_target": 0, "changed": 2}
+    assert viewer["latest"]["started_at"] == "2024-03-10T03:30:00+00:00"
+    assert viewer["records"]["items"] == [{"kind": "changed", "checked_at": "2024-03-10T03:30:00+00:00"}] * 2
+    assert viewer["records"]["more"] and not viewer["records"]["values_shown"]
+    editor = queries.latest_reconciliation(None, offset=2, limit=2, with_values=True)  # type: ignore[arg-type]
+    assert editor["records"]["items"] == [{"key": {"k": 2}, "kind": "changed", "source_digest": "aa",
+                                           "target_digest": "bb", "checked_at": "2024-03-10T03:30:00+00:00"}]
+    assert not editor["records"]["more"] and editor["records"]["values_shown"]

@@ -4,9 +4,9 @@ Every ``/api`` endpoint requires Airflow's authentication (the JWT of the UI's s
 an ``Authorization: Bearer`` token) and authorizes exactly as Airflow's own DAG endpoints do, by
 calling them: the list shows the batches whose DAG is among the auth manager's
 ``get_authorized_dag_ids`` (``GET /api/v2/dags``), and a batch's run, rejects and reconciliation
-pass ``requires_access_dag`` for the batch's DAG (its team resolved from the DAG's bundle, as
+(and its latest scheduled reconciliation) pass ``requires_access_dag`` for the batch's DAG (its team resolved from the DAG's bundle, as
 ``GET /api/v2/dags/{dag_id}/dagRuns`` does), else 403. Row values (reject keys, row text and the
-values a server message quotes) are shown only to users who may edit the DAG. Data is read from
+values a server message quotes, a differing record's key and digests) are shown only to users who may edit the DAG. Data is read from
 the batch's control schema through the batch's own Airflow connection, batch and run id
 together; responses and errors never carry a connection's host, login, password or a database
 error. Each spec file is loaded on its own: a bad one is listed with its error, the others work.
@@ -163,9 +163,13 @@ def _summary(spec: BatchSpec) -> dict[str, Any]:
     src = spec.source
     source = (f"files {src.files}" if src.files else "a SQL query" if src.sql or src.table is None
               else f"table {src.table.schema}.{src.table.name}")
+    rec = spec.reconcile
     return {"batch": spec.name, "dag_id": spec.dag_id, "description": spec.description,
             "target": f"{spec.target.table.schema}.{spec.target.table.name}", "source": source, "mode": spec.mode,
-            "lanes": spec.lanes, "chunk_rows": spec.chunk_rows, "max_rejects": spec.max_rejects}
+            "lanes": spec.lanes, "chunk_rows": spec.chunk_rows, "max_rejects": spec.max_rejects,
+            "reconcile": None if rec is None else {
+                "dag_id": f"{spec.dag_id}__reconcile", "schedule": rec.schedule, "mode": rec.mode,
+                "scope": rec.scope, "last_intervals": rec.last_intervals}}
 
 
 def create_app() -> FastAPI:
@@ -230,5 +234,19 @@ def create_app() -> FastAPI:
         with _reading(spec) as ctx:
             _run_of(ctx, spec, run_id)
             return queries.reconciliation(ctx, run_id)
+
+    @app.get("/api/batches/{batch}/reconcile")
+    def reconcile(batch: str, request: Request, user: GetUserDep,
+                  offset: Annotated[int, Query(ge=0, le=queries.MAX_OFFSET)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50) -> dict[str, Any]:
+        """The batch's latest scheduled reconciliation (counts per kind, when, scope) and a page of its
+        differing records: their keys and digests only for users allowed to edit the batch's DAG."""
+        spec = _spec_for(batch, request, user)
+        if spec.reconcile is None:
+            raise HTTPException(status_code=404, detail=f"batch {spec.name!r} has no reconcile section")
+        with_values = _may(request, user, spec.dag_id, "PUT")
+        with _reading(spec) as ctx:
+            return {"batch": spec.name, **_summary(spec)["reconcile"],
+                    **queries.latest_reconciliation(ctx, offset=offset, limit=limit, with_values=with_values)}
 
     return app

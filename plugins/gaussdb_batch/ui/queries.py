@@ -150,3 +150,31 @@ def reconciliation(ctx: BatchContext, run_id: int) -> dict[str, Any]:
     quality = _rows(ctx, QUALITY_COLUMNS, ctx.dialect.ui_quality_sql(ctx.schema), params,
                     f"read the quality results of run {run_id}")
     return {"comparisons": comparisons, "quality": quality}
+
+
+#: What a viewer sees of a differing record of a scheduled reconciliation: never its key or digests.
+RECORD_PUBLIC = ("recon_id", "kind", "checked_at")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value of an engine row (a key is a mapping of column -> value)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return _jsonable(value)
+
+
+def latest_reconciliation(ctx: BatchContext, *, offset: int = 0, limit: int = 50,
+                          with_values: bool = False) -> dict[str, Any]:
+    """The batch's latest scheduled reconciliation (None before the first) and one page of its differing
+    records, read through the engine; keys and digests of the records only ``with_values``."""
+    from gaussdb_batch.engine.reconciliation import latest_reconciliation as latest_of, reconciliation_records
+
+    limit, offset = max(1, min(int(limit), MAX_PAGE)), max(0, min(int(offset), MAX_OFFSET))
+    latest = latest_of(ctx) if has_control_schema(ctx) else None
+    page: list[dict] = []
+    if latest is not None:
+        found = reconciliation_records(ctx, int(latest["recon_id"]), offset=offset, limit=limit + 1)
+        page = [{k: _plain(v) for k, v in r.items() if with_values or k in RECORD_PUBLIC} for r in found]
+    return {"latest": {k: _plain(v) for k, v in latest.items()} if latest is not None else None,
+            "records": {"offset": offset, "limit": limit, "items": page[:limit], "more": len(page) > limit,
+                        "values_shown": with_values}}
