@@ -142,7 +142,8 @@ def finalize_run(ctx: BatchContext, run_id: int) -> dict[str, Any]:
 
 
 def purge_expired(ctx: BatchContext, before: dt.datetime) -> list[int]:
-    """Drop landing tables and undo journals of this batch's runs finished before ``before``."""
+    """Drop landing tables and undo journals of this batch's runs finished before ``before``, and its
+    reconciliations (with their differing records) started before it."""
     d = ctx.dialect
 
     def purge(conn: Connection) -> list[int]:
@@ -154,6 +155,8 @@ def purge_expired(ctx: BatchContext, before: dt.datetime) -> list[int]:
                 cur.execute(d.drop_table_sql(ctx.landing(run_id)))
                 cur.execute(d.purge_undo_sql(ctx.undo), {"run_id": run_id})
                 cur.execute(d.update_run_sql(ctx.schema, ["purged_at"]), {"run_id": run_id, "purged_at": dt.datetime.now(dt.timezone.utc)})
+            for sql in d.recon_purge_sql(ctx.schema):  # the scheduled reconciliation's results too
+                cur.execute(sql, {"batch": ctx.spec.name, "before": before})
             return runs
 
     return ctx.tx(purge, purpose="purge landing and undo past retention")

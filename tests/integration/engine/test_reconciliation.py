@@ -181,3 +181,23 @@ def test_the_diff_command_prints_the_summary_and_exits_0_or_1(spec_data, orders,
     assert cli.main(["diff", "orders_sync", "--spec-dir", str(tmp_path),
                      "--interval", "2024-01-02..2024-01-03"]) == 1
     assert "missing_in_target 4, extra_in_target 1, changed 3" in capsys.readouterr().out  # key 500 is past 300
+
+
+def test_reconciliations_past_retention_are_purged_with_their_records(make_ctx, orders, schemas, source_dsn,
+                                                                      target_dsn, dialect_name):
+    from gaussdb_batch.engine.compensate import purge_expired
+    from tests.integration.engine.conftest import control_rows
+
+    _fill(orders, source_dsn, target_dsn, n=200)
+    _plant(orders, source_dsn, target_dsn)
+    ctx = make_ctx(retention_days=3)
+    old = reconcile(ctx, SCOPES["table"]).recon_id
+    _sql(target_dsn, f'UPDATE "{schemas["control"]}".reconciliations SET started_at = now() - interval \'4 days\''
+                     f" WHERE recon_id = {old}")
+    new = reconcile(ctx, SCOPES["table"]).recon_id  # purges the old one first
+    count = "SELECT count(*) FROM {c}.reconciliation_diffs WHERE recon_id = %s"
+    assert control_rows(target_dsn, schemas["control"], count, (old,)) == [(0,)]
+    assert control_rows(target_dsn, schemas["control"], count, (new,)) == [(9,)]
+    purge_expired(ctx, dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5))  # the finalize's purge
+    assert control_rows(target_dsn, schemas["control"], count, (new,)) == [(0,)]
+    assert latest_reconciliation(ctx) is None
