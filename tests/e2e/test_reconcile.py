@@ -1,0 +1,110 @@
+"""The scheduled reconciliation in real Airflow: a batch loads a quarter, then the source gets late
+rows and loses one, and someone edits the target; the batch's ``__reconcile`` DAG (report mode)
+finds each of them exactly, succeeds, and the Batches page shows it (keys only to editors).
+
+The batch (``e2e_recon``, manual) reads its own copy of one quarter of TPC-H orders
+(``e2e.orders_recon_src`` in the source database) into ``e2e.orders_recon``; its reconcile
+section compares the whole table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+
+from tests.e2e.conftest import Stack, query
+from tests.e2e.manual_batch import add_batch, manual_spec
+from tests.e2e.test_batches_page import _get, _token_for
+
+pytestmark = pytest.mark.e2e
+
+BATCH = "e2e_recon"
+RECON_DAG = f"{BATCH}__reconcile"
+START, END = dt.date(1995, 1, 1), dt.date(1995, 4, 1)
+LATE_ROWS = 3
+SPEC = manual_spec(BATCH, description="one quarter of TPC-H orders, reconciled with its source",
+                   target="e2e.orders_recon", tag="reconcile", chunk_rows=200, max_rejects=0).replace(
+    "table: tpch.orders,", "table: e2e.orders_recon_src,") + """\
+reconcile:
+  schedule: "0 3 * * *"
+  scope: table
+  mode: report
+  leaf_rows: 64
+"""
+
+
+def _run(dsn: str, sql: str, params: dict | None = None) -> None:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+    conn.close()
+
+
+@pytest.fixture
+def recon_stack(local_stack: Stack) -> Iterator[Stack]:
+    st = local_stack
+    quarter = {"start": START, "end": END}
+    _run(st.source_dsn, "CREATE SCHEMA IF NOT EXISTS e2e; DROP TABLE IF EXISTS e2e.orders_recon_src;"
+                        " CREATE TABLE e2e.orders_recon_src AS SELECT * FROM tpch.orders"
+                        " WHERE o_orderdate >= %(start)s AND o_orderdate < %(end)s;"
+                        " ALTER TABLE e2e.orders_recon_src ADD PRIMARY KEY (o_orderkey)", quarter)
+    _run(st.target_dsn, "CREATE SCHEMA IF NOT EXISTS e2e; DROP TABLE IF EXISTS e2e.orders_recon;"
+                        " CREATE TABLE e2e.orders_recon (LIKE tpch.orders INCLUDING DEFAULTS);"
+                        " ALTER TABLE e2e.orders_recon ADD PRIMARY KEY (o_orderkey)")
+    add_batch(st, BATCH, SPEC)
+    for dag_id in (BATCH, RECON_DAG):
+        st.api.patch(f"/dags/{dag_id}", {"is_paused": False})
+    try:
+        yield st
+    finally:
+        for dag_id in (BATCH, RECON_DAG):
+            st.api.patch(f"/dags/{dag_id}", {"is_paused": True})
+
+
+def test_report_finds_late_rows_source_deletes_and_target_edits(recon_stack: Stack):
+    st = recon_stack
+    st.run_batch(BATCH, START, END, "e2e_recon_load")
+    keys = [k for (k,) in query(st.source_dsn, "SELECT o_orderkey FROM e2e.orders_recon_src ORDER BY o_orderkey")]
+    assert len(keys) > 100
+    # Late rows: orders of the quarter that reach the source after its run (copied from a later quarter).
+    late = [k for (k,) in query(st.source_dsn, "SELECT o_orderkey FROM tpch.orders WHERE o_orderdate >= %s"
+                                               " ORDER BY o_orderkey LIMIT %s", (END, LATE_ROWS))]
+    _run(st.source_dsn, "INSERT INTO e2e.orders_recon_src SELECT * FROM tpch.orders WHERE o_orderkey = ANY(%(late)s);"
+                        " UPDATE e2e.orders_recon_src SET o_orderdate = %(day)s WHERE o_orderkey = ANY(%(late)s);"
+                        " DELETE FROM e2e.orders_recon_src WHERE o_orderkey = %(gone)s",
+         {"late": late, "day": START + dt.timedelta(days=40), "gone": keys[len(keys) // 2]})
+    _run(st.target_dsn, "UPDATE e2e.orders_recon SET o_comment = o_comment || ' (edited)' WHERE o_orderkey = %(k)s",
+         {"k": keys[-1]})
+
+    run_id = st.api.trigger(RECON_DAG, logical_date=dt.datetime.now(dt.timezone.utc).isoformat(),
+                            run_id="e2e_recon_report")
+    st.assert_success(RECON_DAG, st.wait_run(RECON_DAG, run_id, timeout=300))
+
+    (recon_id, missing, extra, changed, mode, status), = query(
+        st.target_dsn, "SELECT recon_id, missing, extra, changed, mode, status FROM gaussdb_batch.reconciliations"
+                       " WHERE batch = %s ORDER BY recon_id DESC LIMIT 1", (BATCH,))
+    assert (missing, extra, changed, mode) == (LATE_ROWS, 1, 1, "report"), status
+    diffs = query(st.target_dsn, "SELECT kind, key_text FROM gaussdb_batch.reconciliation_diffs WHERE recon_id = %s"
+                                 " ORDER BY kind, key_text", (recon_id,))
+    by_kind: dict[str, list[str]] = {}
+    for kind, key_text in diffs:
+        by_kind.setdefault(kind, []).append(key_text)
+    assert {k: len(v) for k, v in by_kind.items()} == {"missing_in_target": LATE_ROWS, "extra_in_target": 1,
+                                                        "changed": 1}, diffs
+    assert str(keys[-1]) in by_kind["changed"][0] and str(keys[len(keys) // 2]) in by_kind["extra_in_target"][0]
+    # report mode changed nothing in the target
+    assert query(st.target_dsn, "SELECT count(*) FROM e2e.orders_recon")[0][0] == len(keys)
+
+    # The Batches page: the latest reconciliation, its records' keys only for an editor.
+    admin, viewer = _token_for(st, "admin1", "admin"), _token_for(st, "viewer1", "viewer")
+    shown = _get(st, f"batches/{BATCH}/reconcile?limit=2", admin).json()
+    assert shown["latest"]["recon_id"] == recon_id and shown["dag_id"] == RECON_DAG
+    assert shown["latest"]["differences"] == {"missing_in_target": LATE_ROWS, "extra_in_target": 1, "changed": 1}
+    assert shown["records"]["values_shown"] and shown["records"]["more"] and len(shown["records"]["items"]) == 2
+    assert all(x["key"] and (x["source_digest"] or x["target_digest"]) for x in shown["records"]["items"])
+    hidden = _get(st, f"batches/{BATCH}/reconcile?limit=10", viewer).json()
+    assert not hidden["records"]["values_shown"] and len(hidden["records"]["items"]) == LATE_ROWS + 2
+    assert all(set(x) == {"kind", "checked_at"} for x in hidden["records"]["items"])
+    assert _get(st, f"batches/{BATCH}/reconcile?limit=100000", admin).status_code == 422
