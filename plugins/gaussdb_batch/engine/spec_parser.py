@@ -399,10 +399,14 @@ def _parse_reconcile_scope(ctx: _Ctx, value: Any, schedule: str | None) -> dict[
     return {"scope": ReconcileScopeKind.KEYS, "key_lo": lo, "key_hi": hi}
 
 
-def _parse_reconcile(ctx: _Ctx, data: Any, *, schedule: str | None, lanes: int) -> ReconcileSpec | None:
+def _parse_reconcile(ctx: _Ctx, data: Any, *, schedule: str | None, lanes: int,
+                     source: SourceSpec) -> ReconcileSpec | None:
     """The ``reconcile`` section: schedule (cron), scope, mode (report), leaf_rows, parallel."""
     if data is None:
         return None
+    if source.kind != SourceKind.TABLE:
+        raise ctx.fail("reconcile", f"compares a source table with the target: a {source.kind} source cannot be "
+                                    "reconciled (give source.table)")
     if not isinstance(data, Mapping):
         raise ctx.fail("reconcile", "must be a mapping with schedule and scope (and optionally mode, leaf_rows, "
                                     "parallel)")
@@ -523,7 +527,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
         alerting=_parse_alerting(ctx, data.get("alerting")),
         checks=_parse_checks(ctx, data.get("checks")),
         chunk_sizing=chunk_sizing,
-        reconcile=_parse_reconcile(ctx, data.get("reconcile"), schedule=schedule, lanes=lanes),
+        reconcile=_parse_reconcile(ctx, data.get("reconcile"), schedule=schedule, lanes=lanes, source=source),
     )
 
 

@@ -92,11 +92,14 @@ class ReconcileOperator(BatchOperator):
 
     @fail_fast
     def execute(self, context: Any) -> dict:
-        from gaussdb_batch.engine.reconciliation import reconcile
+        from gaussdb_batch.engine.reconciliation import ReconcileScopeError, reconcile
 
         rec = _section(self.spec)
         scope = reconcile_scope(self.spec, _logical_time(context))
-        result = reconcile(self.batch, scope, leaf_rows=rec.leaf_rows, parallel=rec.parallel)
+        try:
+            result = reconcile(self.batch, scope, leaf_rows=rec.leaf_rows, parallel=rec.parallel)
+        except ReconcileScopeError as exc:
+            raise AirflowFailException(f"batch {self.spec.name!r}: {exc} (permanent error: not retried)") from exc
         counts = {kind.value: int(result.differences.get(kind, 0)) for kind in DiffKind}
         total = sum(counts.values())
         metrics.reconcile_finished(self.spec.name, counts, seconds=result.seconds, ranges=result.ranges_compared)

@@ -300,6 +300,13 @@ def test_reconcile_section_errors_name_the_field(section, message):
     assert message in str(err.value)
 
 
+def test_only_a_table_source_can_be_reconciled():
+    sql = {**GOOD, "source": {"conn_id": "src", "sql": "SELECT * FROM t WHERE ts >= %(start)s AND ts < %(end)s"},
+           "reconcile": RECONCILE}
+    with pytest.raises(SpecError, match="reconcile: compares a source table with the target: a sql source"):
+        parse_spec(sql)
+
+
 def test_last_intervals_needs_the_batch_cron_schedule():
     adaptive = {**GOOD, "schedule": {"type": "adaptive", "t_min": 1, "t_max": 5, "step": 1, "backlog_threshold": 1},
                 "reconcile": RECONCILE}

@@ -68,6 +68,7 @@ def test_the_operator_reports_counts_alerts_and_succeeds(monkeypatch):
 
     fake = types.ModuleType("gaussdb_batch.engine.reconciliation")
     fake.ReconcileScope, fake.reconcile = Scope, reconcile  # type: ignore[attr-defined]
+    fake.ReconcileScopeError = ValueError  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "gaussdb_batch.engine.reconciliation", fake)
     emitted, alerts = [], []
     monkeypatch.setattr(metrics, "reconcile_finished", lambda *a, **k: emitted.append((a, k)))
