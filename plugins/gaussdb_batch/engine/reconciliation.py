@@ -8,9 +8,9 @@ with more rows (arithmetic midpoints for a single integer key), so rows present 
 are found: a range is bounded by keys, not by row positions. What is compared is in docs/engine.md
 ("Scheduled reconciliation: the source against the target").
 
-Parallelism: up to ``parallel`` ranges are digested at once, each worker thread on hook sessions of
-its own (a hook's session is never shared between threads); the control schema is written from
-the calling thread only. Memory: the stack of differing ranges (at most fanout x depth) and one
+Parallelism: up to ``parallel`` digests (a range on one side) run at once, so the source and the target
+digest a range together; each worker thread has hook sessions of its own (a hook's session is never
+shared between threads); splits, leaves and the control schema run in the calling thread. Memory: the stack of differing ranges (at most fanout x depth) and one
 leaf's keys.
 """
 
@@ -180,19 +180,18 @@ class _Sessions:
         self._made: list[Any] = []
         self._lock = threading.Lock()
 
-    def hooks(self) -> tuple[Any, Any]:
-        """(source hook, target hook) of the current thread."""
+    def hook(self, source: bool) -> Any:
+        """The current thread's hook of the source (``source``) or of the target."""
         if threading.get_ident() == self._main:
-            return self.ctx.source_hook, self.ctx.target_hook
-        pair = getattr(self._local, "pair", None)
-        if pair is None:
-            spec, factory = self.ctx.spec, self.ctx._hook_factory
-            target = factory(spec.target.conn_id)
-            source = target if spec.source.conn_id == spec.target.conn_id else factory(spec.source.conn_id or spec.target.conn_id)
-            pair = self._local.pair = (source, target)
+            return self.ctx.source_hook if source else self.ctx.target_hook
+        spec = self.ctx.spec
+        conn_id = (spec.source.conn_id or spec.target.conn_id) if source else spec.target.conn_id
+        hooks = self._local.__dict__.setdefault("hooks", {})
+        if conn_id not in hooks:
+            hooks[conn_id] = self.ctx._hook_factory(conn_id)
             with self._lock:
-                self._made += [target] if source is target else [source, target]
-        return pair
+                self._made.append(hooks[conn_id])
+        return hooks[conn_id]
 
     def close(self) -> None:
         for hook in self._made:
@@ -214,8 +213,7 @@ class _Walker:
 
     # -- statements on one side ----------------------------------------------------------------
     def _fetch(self, source: bool, sql: str, params: dict[str, Any], purpose: str) -> list[tuple]:
-        s_hook, t_hook = self.sessions.hooks()
-        hook = s_hook if source else t_hook
+        hook = self.sessions.hook(source)
 
         def read(conn: Connection) -> list[tuple]:
             with conn.cursor() as cur:
@@ -233,23 +231,23 @@ class _Walker:
         yield True, self.plan.source
         yield False, self.plan.target
 
-    def digest(self, lo: Bound, hi: Bound) -> _Range:
-        d, p = self.plan.dialect, self.plan
-        out: list[Digest] = []
-        for is_source, side in self._sides():
-            sql = d.recon_range_digest_sql(side.table, p.cols, p.keys, p.where(side, lo, hi), side.cast)
-            row = self._fetch(is_source, sql, p.range_params(lo, hi), "digest a key range")[0]
-            out.append((int(row[0]), int(row[1]), int(row[2])))
-        with self._lock:
-            self.ranges += 1
-        return _Range(lo, hi, out[0], out[1])
+    def _digest_side(self, lo: Bound, hi: Bound, source: bool) -> Digest:
+        p = self.plan
+        side = p.source if source else p.target
+        sql = p.dialect.recon_range_digest_sql(side.table, p.cols, p.keys, p.where(side, lo, hi), side.cast)
+        row = self._fetch(source, sql, p.range_params(lo, hi), "digest a key range")[0]
+        return int(row[0]), int(row[1]), int(row[2])
 
     def digest_many(self, bounds: Sequence[tuple[Bound, Bound]]) -> list[_Range]:
-        if self.parallel == 1 or len(bounds) == 1:
-            return [self.digest(lo, hi) for lo, hi in bounds]
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(bounds)),
-                                thread_name_prefix="reconcile") as pool:
-            return list(pool.map(lambda b: self.digest(*b), bounds))
+        """Count and digest of each range on both sides: up to ``parallel`` (range, side) at once."""
+        tasks = [(lo, hi, source) for lo, hi in bounds for source in (True, False)]
+        if self.parallel == 1:
+            found = [self._digest_side(*t) for t in tasks]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.parallel, len(tasks)), thread_name_prefix="reconcile") as pool:
+                found = list(pool.map(lambda t: self._digest_side(*t), tasks))
+        self.ranges += len(bounds)
+        return [_Range(lo, hi, found[2 * i], found[2 * i + 1]) for i, (lo, hi) in enumerate(bounds)]
 
     # -- splitting -------------------------------------------------------------------------------
     def split(self, r: _Range) -> list[tuple[Bound, Bound]]:
@@ -309,7 +307,7 @@ class _Walker:
     def run(self) -> tuple[int, int]:
         """Compare the scope; (source rows, target rows) in it."""
         try:
-            top = self.digest(None, None)
+            top = self.digest_many([(None, None)])[0]
             stack = [top] if top.differs else []
             while stack:
                 r = stack.pop()
