@@ -201,3 +201,24 @@ def test_reconciliations_past_retention_are_purged_with_their_records(make_ctx, 
     purge_expired(ctx, dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5))  # the finalize's purge
     assert control_rows(target_dsn, schemas["control"], count, (new,)) == [(0,)]
     assert latest_reconciliation(ctx) is None
+
+
+def test_a_composite_string_key_is_split_by_its_keys_and_found_exactly(make_ctx, schemas, source_dsn, target_dsn,
+                                                                       dialect_name):
+    t = f'"{schemas["data"]}".items'
+    for dsn in (source_dsn, target_dsn):
+        _sql(dsn, f"CREATE TABLE {t} (region varchar(10), id integer, v double precision, at timestamptz,"
+                  " PRIMARY KEY (region, id))",
+             f"INSERT INTO {t} SELECT chr(65 + k % 20), k, k / 7.0, TIMESTAMPTZ '2024-01-01 00:00:00+00'"
+             " + k * interval '1 minute' FROM generate_series(1, 2000) k")
+    _sql(source_dsn, f"INSERT INTO {t} VALUES ('a', 1, 1, now())")  # lower-case sorts after 'T' in "C"
+    _sql(target_dsn, f"INSERT INTO {t} VALUES ('', 5, 1, now())", f"DELETE FROM {t} WHERE id = 1000",
+         f"UPDATE {t} SET v = -v WHERE id = 77", f"UPDATE {t} SET at = at + interval '1 hour' WHERE id = 1999")
+    ctx = make_ctx(source={"table": f"{schemas['data']}.items", "interval_column": "at"},
+                   target={"table": f"{schemas['data']}.items"}, keys=["region", "id"])
+    for scope in (SCOPES["table"], ReconcileScope(ReconcileScopeKind.KEYS, key_lo="", key_hi="zz")):
+        result = reconcile(ctx, scope, leaf_rows=40, parallel=2)
+        found = {(r.kind, r.key["region"], r.key["id"]) for r in result.records}
+        assert found == {(DiffKind.MISSING, "a", 1), (DiffKind.MISSING, "A", 1000), (DiffKind.EXTRA, "", 5),
+                         (DiffKind.CHANGED, "R", 77), (DiffKind.CHANGED, "T", 1999)}, scope
+        assert result.ranges_compared > 16
