@@ -9,7 +9,9 @@ section compares the whole table.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import json
 from collections.abc import Iterator
 
 import psycopg2
@@ -94,6 +96,11 @@ def test_report_finds_late_rows_source_deletes_and_target_edits(recon_stack: Sta
     assert {k: len(v) for k, v in by_kind.items()} == {"missing_in_target": LATE_ROWS, "extra_in_target": 1,
                                                         "changed": 1}, diffs
     assert str(keys[-1]) in by_kind["changed"][0] and str(keys[len(keys) // 2]) in by_kind["extra_in_target"][0]
+    xcom = st.api.get(f"/dags/{RECON_DAG}/dagRuns/{run_id}/taskInstances/reconcile/xcomEntries/return_value")["value"]
+    if isinstance(xcom, str):  # returned as its text unless deserialized
+        xcom = ast.literal_eval(xcom) if xcom.startswith("{'") else json.loads(xcom)
+    assert (xcom["recon_id"], xcom["missing_in_target"], xcom["extra_in_target"], xcom["changed"],
+            xcom["differences"]) == (recon_id, LATE_ROWS, 1, 1, LATE_ROWS + 2), xcom
     # report mode changed nothing in the target
     assert query(st.target_dsn, "SELECT count(*) FROM e2e.orders_recon")[0][0] == len(keys)
 
