@@ -264,7 +264,9 @@ class _Walker:
             step = -(-r.rows // FANOUT)
             sql = p.dialect.recon_split_keys_sql(side.table, p.keys, where, side.cast)
             rows = self._fetch(is_source, sql, p.range_params(r.lo, r.hi, step=step), "read a range's split keys")
-            points = [tuple(row) for row in rows[1:]]
+            # keys arrive in order; a repeated key (a source without a unique key) is no split point
+            points = [tuple(row) for i, row in enumerate(rows) if i and tuple(row) != tuple(rows[i - 1])
+                      and tuple(row) != tuple(rows[0])]
         if not points:
             return []
         edges: list[Bound] = [r.lo, *points, r.hi]
@@ -273,19 +275,25 @@ class _Walker:
     # -- leaves ------------------------------------------------------------------------------------
     def leaf(self, r: _Range) -> None:
         p = self.plan
-        found: list[dict[tuple, str]] = []
+        found: list[dict[tuple, list[str]]] = []
         for is_source, side in self._sides():
             sql = p.dialect.recon_leaf_sql(side.table, p.cols, p.keys, p.where(side, r.lo, r.hi), side.cast)
             rows = self._fetch(is_source, sql, p.range_params(r.lo, r.hi), "read a leaf's keys and row digests")
-            found.append({tuple(row[:-1]): row[-1] for row in rows})
+            by_key: dict[tuple, list[str]] = {}
+            for row in rows:
+                by_key.setdefault(tuple(row[:-1]), []).append(row[-1])
+            found.append(by_key)
         src, tgt = found
         diffs: list[DiffRecord] = []
         for key in sorted(src.keys() | tgt.keys(), key=_sort_key):
-            s, t = src.get(key), tgt.get(key)
-            if s == t:
-                continue
-            kind = DiffKind.MISSING if t is None else DiffKind.EXTRA if s is None else DiffKind.CHANGED
-            diffs.append(DiffRecord({k.name: _jsonable(v) for k, v in zip(p.keys, key)}, kind, s, t))
+            # a key repeats only on a source without a unique key: its copies are compared as multisets
+            s_only, t_only = _unmatched(src.get(key, []), tgt.get(key, []))
+            pairs = list(zip(s_only, t_only))
+            records = ([(DiffKind.CHANGED, a, b) for a, b in pairs]
+                       + [(DiffKind.MISSING, a, None) for a in s_only[len(pairs):]]
+                       + [(DiffKind.EXTRA, None, b) for b in t_only[len(pairs):]])
+            diffs += [DiffRecord({k.name: _jsonable(v) for k, v in zip(p.keys, key)}, kind, a, b)
+                      for kind, a, b in records]
         if diffs:
             self._store(diffs)
 
@@ -319,6 +327,18 @@ class _Walker:
             return top.source[0], top.target[0]
         finally:
             self.sessions.close()
+
+
+def _unmatched(source: list[str], target: list[str]) -> tuple[list[str], list[str]]:
+    """The digests of one key on each side that the other side does not have (as multisets)."""
+    rest = list(target)
+    s_only = []
+    for d in source:
+        if d in rest:
+            rest.remove(d)
+        else:
+            s_only.append(d)
+    return s_only, rest
 
 
 def _midpoints(lo: int, hi: int, parts: int) -> list[int]:

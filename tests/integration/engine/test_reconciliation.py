@@ -222,3 +222,18 @@ def test_a_composite_string_key_is_split_by_its_keys_and_found_exactly(make_ctx,
         assert found == {(DiffKind.MISSING, "a", 1), (DiffKind.MISSING, "A", 1000), (DiffKind.EXTRA, "", 5),
                          (DiffKind.CHANGED, "R", 77), (DiffKind.CHANGED, "T", 1999)}, scope
         assert result.ranges_compared > 16
+
+
+def test_a_source_key_repeated_past_a_leaf_ends_in_a_leaf(make_ctx, schemas, source_dsn, target_dsn, dialect_name):
+    """No unique key on the source: a range of one repeated key cannot split; it is compared as a leaf,
+    its copies as multisets (each surplus copy is missing in the target)."""
+    t = f'"{schemas["data"]}".dup'
+    for dsn in (source_dsn, target_dsn):
+        _sql(dsn, f"CREATE TABLE {t} (code text, v integer)")
+    _sql(source_dsn, f"INSERT INTO {t} SELECT 'k', 1 FROM generate_series(1, 60)")
+    _sql(target_dsn, f"INSERT INTO {t} VALUES ('k', 1)")
+    ctx = make_ctx(source={"table": f"{schemas['data']}.dup", "interval_column": "v"},
+                   target={"table": f"{schemas['data']}.dup"}, keys=["code"])
+    result = reconcile(ctx, SCOPES["table"], leaf_rows=10)
+    assert (result.source_rows, result.target_rows) == (60, 1)
+    assert result.differences == {DiffKind.MISSING: 59, DiffKind.EXTRA: 0, DiffKind.CHANGED: 0}
