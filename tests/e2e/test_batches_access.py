@@ -47,7 +47,11 @@ target: {{conn_id: {target_conn}, table: tpch.orders}}
 keys: [o_orderkey]
 mode: upsert
 control_schema: {SCHEMA}
-"""
+""" + (RECONCILE if name in ("acc_a", "acc_b") else "")
+
+
+#: acc_a and acc_b have a scheduled reconciliation (a __reconcile DAG in their team's bundle).
+RECONCILE = "reconcile: {schedule: '0 3 * * *', scope: table}\n"
 
 
 @dataclass
@@ -93,6 +97,12 @@ def _control_rows(dsn: str) -> dict[str, int]:
                          'new row for relation "orders" violates check constraint "orders_check"'))
             cur.execute(f"INSERT INTO {SCHEMA}.reconciliation (run_id, chunk_no, pass, source_rows, target_rows,"
                         " source_hash, target_hash, status) VALUES (%s, 1, 1, 2, 2, 7, 7, 'MATCH')", (run_id,))
+            cur.execute(f"INSERT INTO {SCHEMA}.reconciliations (batch, scope_kind, mode, finished_at, source_rows,"
+                        " target_rows, ranges_compared, missing, extra, changed, bytes_fetched, status) VALUES"
+                        " (%s, 'table', 'report', now(), 3, 3, 1, 0, 0, 1, 10, 'MISMATCH') RETURNING recon_id", (name,))
+            cur.execute(f"INSERT INTO {SCHEMA}.reconciliation_diffs (recon_id, key_text, kind, source_digest,"
+                        " target_digest) VALUES (%s, %s, 'changed', 'aa', 'bb')",
+                        (cur.fetchone()[0], json.dumps({"o_orderkey": f"{SECRET}-{name}"})))
     conn.close()
     return runs
 
@@ -222,6 +232,23 @@ def test_row_values_only_for_users_who_may_edit_the_dag(access: Access):
     assert reasons[0].startswith("invalid input syntax for type integer: ")
     # Object names are not values: the viewer still reads which constraint refused the row.
     assert reasons[1] == 'new row for relation "orders" violates check constraint "orders_check"'
+
+
+def test_the_latest_reconciliation_answers_like_the_dag_runs_and_keys_only_to_editors(access: Access):
+    acc = access
+    for user in USERS:
+        for batch in ("acc_a", "acc_b"):
+            airflow = acc.airflow(user, f"dags/{batch}/dagRuns").status_code
+            ours = acc.page(user, f"batches/{batch}/reconcile").status_code
+            assert (ours, airflow) in ((200, 200), (403, 403)), (user, batch, ours, airflow)
+    editor = acc.page("bob", "batches/acc_a/reconcile").json()
+    assert editor["latest"]["batch"] == "acc_a" and editor["latest"]["differences"]["changed"] == 1
+    assert editor["records"]["values_shown"] and editor["records"]["items"][0]["key"] == {"o_orderkey": f"{SECRET}-acc_a"}
+    viewer = acc.page("alice", "batches/acc_a/reconcile")
+    assert viewer.status_code == 200 and SECRET not in viewer.text, viewer.text
+    assert [set(x) for x in viewer.json()["records"]["items"]] == [{"kind", "checked_at"}]
+    assert acc.page("admin", "batches/acc_down/reconcile").status_code == 404  # no reconcile section
+    assert acc.page("admin", "batches/acc_a/reconcile?limit=100000").status_code == 422
 
 
 @pytest.mark.parametrize("query", ["rejects?offset=9223372036854775808", "rejects?offset=9223372036854775807",
