@@ -239,7 +239,7 @@ def build_reconcile_dag(spec: BatchSpec) -> DAG:
         start_date=spec.start_date,
         catchup=False,
         max_active_runs=1,
-        default_args={"owner": spec.owner, **retry_args(spec)},
+        default_args=default_args(spec),
         tags=[*spec.tags, "reconcile"],
         doc_md=f"Reconcile batch `{spec.name}`: compare the live source with `{spec.target.table}` "
                f"({rec.scope}{f', last {rec.last_intervals} intervals' if rec.last_intervals else ''}), "

@@ -72,6 +72,16 @@ def test_a_batch_with_a_reconcile_section_gets_its_reconcile_dag():
     assert [t.task_id for t in dag.tasks] == [RECONCILE_TASK_ID]
     task = dag.get_task(RECONCILE_TASK_ID)
     assert isinstance(task, ReconcileOperator) and task.pool == "items_pool" and task.spec is RECONCILED
+    assert task.retries == RECONCILED.retries and task.owner == RECONCILED.owner
+
+
+def test_a_failed_reconciliation_alerts_like_a_failed_batch_task():
+    from gaussdb_batch.dag_factory import dags_for_spec
+
+    alerted = parse_spec({**SPEC_DATA, "alerting": {"on_failure": [{"type": "webhook", "conn_id": "pager"}]},
+                          "reconcile": {"schedule": "@daily", "scope": "table"}})
+    task = dags_for_spec(alerted)["items__reconcile"].get_task("reconcile")
+    assert [n.conn_id for n in task.on_failure_callback] == ["pager"]
 
 
 def test_the_reconcile_task_group_holds_the_reconcile_task():
