@@ -191,6 +191,12 @@ def diff(name: str, *, interval: str | None = None, keys: str | None = None, spe
     except (ValueError, PermanentBatchError) as exc:
         print(f"error {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        code = str(getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None) or "")
+        if not code.startswith("22"):  # class 22: a bound the key's type cannot hold ('abc' for a bigint)
+            raise
+        print(f"error --keys/--interval: the server refused a bound ({code}): {str(exc).strip()}", file=sys.stderr)
+        return 2
     finally:
         ctx.close()
     print(f"batch {spec.name}: {scope.kind.value} {_scope_text(scope)}reconciliation {result.recon_id}")

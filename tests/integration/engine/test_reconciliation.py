@@ -181,6 +181,8 @@ def test_the_diff_command_prints_the_summary_and_exits_0_or_1(spec_data, orders,
     assert cli.main(["diff", "orders_sync", "--spec-dir", str(tmp_path),
                      "--interval", "2024-01-02..2024-01-03"]) == 1
     assert "missing_in_target 4, extra_in_target 1, changed 3" in capsys.readouterr().out  # key 500 is past 300
+    assert cli.main(["diff", "orders_sync", "--spec-dir", str(tmp_path), "--keys", "abc..def"]) == 2
+    assert "the server refused a bound (22P02)" in capsys.readouterr().err
 
 
 def test_reconciliations_past_retention_are_purged_with_their_records(make_ctx, orders, schemas, source_dsn,
