@@ -25,6 +25,9 @@ _CONCAT_GROUP = 60
 #: Exact types whose text no setting changes (numeric keeps the target type's scale).
 _EXACT_TEXT = ("smallint", "integer", "bigint", "numeric", "oid")
 _TIMESTAMPS = ("date", "timestamp without time zone", "timestamp with time zone")
+#: Types whose canonical text is made of digits, signs, '.', ':', ' ', hex, letters of NaN/Infinity/BC
+#: and never a ',': their code ends with one instead of carrying a length.
+_COMMA_FREE = (*_EXACT_TEXT, *_TIMESTAMPS, "real", "double precision", "boolean", "bytea", "interval", "uuid")
 
 
 class ReconciliationSQL(DialectCore):
@@ -55,8 +58,12 @@ class ReconciliationSQL(DialectCore):
         return f"CAST({value} AS text)"
 
     def recon_value_code(self, col: Column, value: str) -> str:
-        """``value`` encoded injectively: the NULL marker, or 'V', its text's length, ':' and the text."""
+        """``value`` encoded injectively: the NULL marker, or 'V' and the text ended by ',' for types whose
+        canonical text never holds a ',' (numbers, bits, booleans, to_char stamps, hex), else 'V', the text's
+        length, ':' and the text (the text is then computed twice: only for free-form types)."""
         text = self.recon_value_text(col, value)
+        if base_type(col.type_sql) in _COMMA_FREE:
+            return f"(CASE WHEN {value} IS NULL THEN '{RECON_NULL}' ELSE concat('V', {text}, ',') END)"
         return f"(CASE WHEN {value} IS NULL THEN '{RECON_NULL}' ELSE concat('V', length({text}), ':', {text}) END)"
 
     def recon_row_md5(self, cols: Sequence[Column], alias: str, cast: Sequence[str] = ()) -> str:

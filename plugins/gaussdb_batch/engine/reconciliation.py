@@ -210,6 +210,7 @@ class _Walker:
         self.counts = {k: 0 for k in DiffKind}
         self.records: list[DiffRecord] = []
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- statements on one side ----------------------------------------------------------------
     def _fetch(self, source: bool, sql: str, params: dict[str, Any], purpose: str) -> list[tuple]:
@@ -241,11 +242,10 @@ class _Walker:
     def digest_many(self, bounds: Sequence[tuple[Bound, Bound]]) -> list[_Range]:
         """Count and digest of each range on both sides: up to ``parallel`` (range, side) at once."""
         tasks = [(lo, hi, source) for lo, hi in bounds for source in (True, False)]
-        if self.parallel == 1:
+        if self._pool is None:
             found = [self._digest_side(*t) for t in tasks]
         else:
-            with ThreadPoolExecutor(max_workers=min(self.parallel, len(tasks)), thread_name_prefix="reconcile") as pool:
-                found = list(pool.map(lambda t: self._digest_side(*t), tasks))
+            found = list(self._pool.map(lambda t: self._digest_side(*t), tasks))
         self.ranges += len(bounds)
         return [_Range(lo, hi, found[2 * i], found[2 * i + 1]) for i, (lo, hi) in enumerate(bounds)]
 
@@ -314,6 +314,9 @@ class _Walker:
     # -- the walk ------------------------------------------------------------------------------------
     def run(self) -> tuple[int, int]:
         """Compare the scope; (source rows, target rows) in it."""
+        # one pool for the whole walk: its threads, and so their hook sessions, live until the end
+        self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="reconcile") \
+            if self.parallel > 1 else None
         try:
             top = self.digest_many([(None, None)])[0]
             stack = [top] if top.differs else []
@@ -326,6 +329,8 @@ class _Walker:
                 stack += reversed([s for s in self.digest_many(subs) if s.differs])
             return top.source[0], top.target[0]
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             self.sessions.close()
 
 

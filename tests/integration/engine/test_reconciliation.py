@@ -239,3 +239,21 @@ def test_a_source_key_repeated_past_a_leaf_ends_in_a_leaf(make_ctx, schemas, sou
     result = reconcile(ctx, SCOPES["table"], leaf_rows=10)
     assert (result.source_rows, result.target_rows) == (60, 1)
     assert result.differences == {DiffKind.MISSING: 59, DiffKind.EXTRA: 0, DiffKind.CHANGED: 0}
+
+
+def test_worker_sessions_are_bounded_by_parallel_not_by_ranges(make_ctx, orders, source_dsn, target_dsn,
+                                                               dialect_name):
+    _fill(orders, source_dsn, target_dsn, n=3000)
+    _plant(orders, source_dsn, target_dsn)
+    ctx = make_ctx()
+    made: list[str] = []
+    factory = ctx._hook_factory
+
+    def counting(conn_id: str):
+        made.append(conn_id)
+        return factory(conn_id)
+
+    ctx._hook_factory = counting
+    result = reconcile(ctx, SCOPES["table"], leaf_rows=20, parallel=3)
+    assert result.ranges_compared > 50 and sum(result.differences.values()) == 10
+    assert len(made) <= 2 + 3 * 2, made  # the context's two, and a source and a target per worker thread
