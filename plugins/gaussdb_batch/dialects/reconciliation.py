@@ -83,9 +83,11 @@ class ReconciliationSQL(DialectCore):
 
     # -- the rows of one range -----------------------------------------------------------
     def recon_where(self, keys: Sequence[Column], alias: str, cast: Sequence[str], *, interval_column: str | None,
-                    key_bounds: bool, lo: bool, hi: bool) -> str:
+                    key_bounds: bool, lo: bool | int, hi: bool | int) -> str:
         """The rows of a scope and a key range: ``%(start)s``/``%(end)s`` on the interval column, the first key
-        in [``%(key_lo)s``, ``%(key_hi)s``], the keys in [``%(lo_i)s``..., ``%(hi_i)s``...) (row comparison)."""
+        in [``%(key_lo)s``, ``%(key_hi)s``], the keys in [``%(lo_i)s``..., ``%(hi_i)s``...) (row comparison).
+        ``lo``/``hi``: True (every key column), False (open), or how many leading key columns the bound
+        holds (a bound on a prefix: the rows whose leading columns compare so)."""
         preds = ["TRUE"]
         if interval_column is not None:
             ic = f"{alias}.{_q(interval_column)}"
@@ -94,30 +96,75 @@ class ReconciliationSQL(DialectCore):
         if key_bounds:
             k = self._recon_key(first, alias, cast)
             preds.append(f"{k} >= CAST(%(key_lo)s AS {first.type_sql}) AND {k} <= CAST(%(key_hi)s AS {first.type_sql})")
-        for bound, op in (("lo", ">="), ("hi", "<")):
-            if (lo if bound == "lo" else hi):
-                row = ", ".join(self._recon_key(k, alias, cast) for k in keys)
-                vals = ", ".join(f"CAST(%({bound}_{i})s AS {k.type_sql})" for i, k in enumerate(keys))
-                preds.append(f"({row}) {op} ({vals})" if len(keys) > 1 else f"{row} {op} {vals}")
+        for bound, op, width in (("lo", ">=", lo), ("hi", "<", hi)):
+            n = len(keys) if width is True else int(width)
+            if n:
+                row = ", ".join(self._recon_key(k, alias, cast) for k in keys[:n])
+                vals = ", ".join(f"CAST(%({bound}_{i})s AS {k.type_sql})" for i, k in enumerate(keys[:n]))
+                preds.append(f"({row}) {op} ({vals})" if n > 1 else f"{row} {op} {vals}")
         return " AND ".join(preds)
 
     def recon_range_digest_sql(self, table: TableRef, cols: Sequence[Column], keys: Sequence[Column], where: str,
                                cast: Sequence[str] = ()) -> str:
         """Count and an order-free digest of a range's rows: two sums of 60 bits of each row's md5."""
         md5 = self.recon_row_md5(cols, "s", cast)
-        parts = [f"coalesce(sum(CAST(CAST(CAST(concat('x', substr(m, {a}, 15)) AS bit(60)) AS bigint) AS numeric)), 0)"
-                 for a in (1, 16)]
-        return f"SELECT count(*), {parts[0]}, {parts[1]} FROM (SELECT {md5} AS m FROM {table.sql} s WHERE {where}) d"
+        return f"SELECT count(*), {self._recon_sums()} FROM (SELECT {md5} AS m FROM {table.sql} s WHERE {where}) d"
+
+    @staticmethod
+    def _recon_sums() -> str:
+        return ", ".join(f"coalesce(sum(CAST(CAST(CAST(concat('x', substr(m, {a}, 15)) AS bit(60)) AS bigint)"
+                         f" AS numeric)), 0)" for a in (1, 16))
+
+    def recon_bucket_arith(self, keys: Sequence[Column], alias: str, cast: Sequence[str] = ()) -> str:
+        """The bucket (0 .. ``%(b_n)s`` - 1) of a row by its first key, an integer: floor((k - lo) * n / span)
+        with ``%(b_lo)s`` and ``%(b_span)s`` (= hi - lo + 1), clamped so rows outside [lo, hi] fall in the
+        outer buckets. Exact numeric ``div()``, never ``/`` (float8 on openGauss for integers)."""
+        k = self._recon_key(keys[0], alias, cast)
+        n = "CAST(%(b_n)s AS numeric)"
+        b = f"div((CAST({k} AS numeric) - CAST(%(b_lo)s AS numeric)) * {n}, CAST(%(b_span)s AS numeric))"
+        return f"CAST(greatest(0, least({n} - 1, {b})) AS integer)"
+
+    def recon_bucket_case(self, keys: Sequence[Column], alias: str, points: int, cast: Sequence[str] = ()) -> str:
+        """The bucket (0 .. ``points``) of a row: how many of the split points ``%(p_<i>_<j>)s`` (key column j
+        of point i, ascending) are at or below its keys, as a binary search of nested CASEs over row
+        comparisons (about log2(points) comparisons a row)."""
+        row = ", ".join(self._recon_key(k, alias, cast) for k in keys)
+        row = f"({row})" if len(keys) > 1 else row
+
+        def below(i: int) -> str:
+            vals = ", ".join(f"CAST(%(p_{i}_{j})s AS {k.type_sql})" for j, k in enumerate(keys))
+            return f"{row} < ({vals})" if len(keys) > 1 else f"{row} < {vals}"
+
+        def search(a: int, b: int) -> str:  # the bucket among a..b; point i separates bucket i from i + 1
+            if a == b:
+                return str(a)
+            mid = (a + b) // 2
+            return f"CASE WHEN {below(mid)} THEN {search(a, mid)} ELSE {search(mid + 1, b)} END"
+
+        return search(0, points)
+
+    def recon_bucket_digest_sql(self, table: TableRef, cols: Sequence[Column], keys: Sequence[Column], where: str,
+                                bucket: str, cast: Sequence[str] = (), *, first_key_bounds: bool = False) -> str:
+        """Per non-empty bucket of a range (``bucket``: recon_bucket_arith / recon_bucket_case, or ``0``): the
+        bucket, count and the two sums of its rows; with ``first_key_bounds`` also min and max of the first key.
+        One read of the range for the figures of all its sub-ranges."""
+        md5 = self.recon_row_md5(cols, "s", cast)
+        k = self._recon_key(keys[0], "s", cast)
+        inner = f"{bucket} AS b, {md5} AS m" + (f", {k} AS k0" if first_key_bounds else "")
+        extra = ", min(k0), max(k0)" if first_key_bounds else ""
+        return (f"SELECT b, count(*), {self._recon_sums()}{extra} FROM (SELECT {inner} FROM {table.sql} s"
+                f" WHERE {where}) d GROUP BY b")
 
     def recon_key_bounds_sql(self, table: TableRef, keys: Sequence[Column], where: str,
                              cast: Sequence[str] = ()) -> str:
-        """Min and max of a single key over a range's rows (for arithmetic splits)."""
+        """Min and max of the first key over a range's rows (for arithmetic splits; from the key's index)."""
         k = self._recon_key(keys[0], "s", cast)
         return f"SELECT min({k}), max({k}) FROM {table.sql} s WHERE {where}"
 
     def recon_split_keys_sql(self, table: TableRef, keys: Sequence[Column], where: str,
                              cast: Sequence[str] = ()) -> str:
-        """The keys of every ``%(step)s``-th row of a range in key order (row 1, 1 + step, ...): split points."""
+        """The keys of every ``%(step)s``-th row of a range in key order (row 1, 1 + step, ...): split points.
+        Reads the keys alone (an index-only scan where the key index covers them)."""
         ks = [self._recon_key(k, "s", cast) for k in keys]
         names = [f"k{i}" for i in range(len(keys))]
         inner = ", ".join(f"{k} AS {n}" for k, n in zip(ks, names))

@@ -1,17 +1,27 @@
 """The scheduled reconciliation (report mode): the live source against the target, by bisection over key ranges.
 
 Each server digests its own rows as the target stores them (dialects/reconciliation.py: a canonical
-text per type, md5 per row, two 60-bit sums of the row md5s per range); only counts, digests, split
-keys and, in ranges of at most ``leaf_rows`` rows, (key, row md5) pairs reach the worker. Ranges whose
-count and digest agree are never read again; a differing range is split at keys read from the side
-with more rows (arithmetic midpoints for a single integer key), so rows present on one side only
-are found: a range is bounded by keys, not by row positions. What is compared is in docs/engine.md
-("Scheduled reconciliation: the source against the target").
+text per type, md5 per row, two 60-bit sums of the row md5s per range); only counts, digests, first-key
+bounds, split keys and, in small ranges, (key, row md5) pairs reach the worker. What is compared is in
+docs/engine.md ("Scheduled reconciliation: the source against the target").
 
-Parallelism: up to ``parallel`` digests (a range on one side) run at once, so the source and the target
-digest a range together; each worker thread has hook sessions of its own (a hook's session is never
-shared between threads); splits, leaves and the control schema run in the calling thread. Memory: the stack of differing ranges (at most fanout x depth) and one
-leaf's keys.
+The walk reads a range once per side and gets the figures of all its sub-ranges at once: one
+statement groups the range's rows by a bucket number computed from the cut (arithmetic on an
+integer first key: floor((k - lo) * n / span); otherwise a binary search of nested CASEs over row
+comparisons with split keys), so the scope is read once (its sub-ranges about ``leaf_rows`` rows each,
+at most MAX_FANOUT) and each differing sub-range once more, cut into sub-ranges of about
+min(sqrt(rows), leaf_rows / FANOUT) rows; a differing range of at most leaf_rows / FANOUT rows (or one
+key) is a leaf, whose keys and row md5s are compared. Cuts come from the key index: the scope's min and
+max of an integer first key (then each bucket's own min and max, returned with its figures; bounds on
+that column alone), else every n-th key of the side with more rows (keys alone, an index-only read
+where the key index covers them). Ranges are bounded by keys, never row positions, and the outer ones
+are open (rows beyond the cut's keys fall in the outer buckets), so a row on one side only is always
+in a range both sides count. ``ranges_compared`` counts the ranges read (one statement a side each).
+
+Parallelism: the ranges of one level (and ``parallel`` leaves at a time) are read by up to ``parallel``
+worker threads, each with hook sessions of its own (a hook's session is never shared between threads);
+comparisons and the control schema run in the calling thread. Memory: the differing ranges of one level
+and ``parallel`` leaves' keys.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import datetime as dt
 import decimal
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -41,8 +52,10 @@ log = logging.getLogger("gaussdb_batch.engine.reconciliation")
 
 #: The mode this module runs (repair comes later).
 REPORT_MODE = "report"
-#: A differing range is split into this many ranges.
+#: The first level's sub-ranges when the planner has no row estimate of the tables.
 FANOUT = 16
+#: At most this many sub-ranges of one range (one read of the range returns all their figures).
+MAX_FANOUT = 1024
 _INTEGER_KEYS = ("smallint", "integer", "bigint")
 
 
@@ -158,9 +171,10 @@ class _Plan:
         return {r[0]: r[1] for r in rows}
 
     def where(self, side: _Side, lo: Bound, hi: Bound) -> str:
+        """A bound holds every key column or a prefix of them (a cut on the first key alone)."""
         return self.dialect.recon_where(self.keys, "s", side.cast, interval_column=side.interval_column,
                                         key_bounds=self.scope.kind == ReconcileScopeKind.KEYS,
-                                        lo=lo is not None, hi=hi is not None)
+                                        lo=len(lo or ()), hi=len(hi or ()))
 
     def range_params(self, lo: Bound, hi: Bound, **more: Any) -> dict[str, Any]:
         params = dict(self.params, **more)
@@ -198,8 +212,39 @@ class _Sessions:
             hook.close()
 
 
+@dataclass(frozen=True)
+class _Todo:
+    """A key range to read once per side, its sub-ranges' figures with it."""
+
+    lo: Bound
+    hi: Bound
+    #: its rows on the side with more (an estimate for the scope), 0 when not known
+    rows: int
+    #: min and max of an integer first key over both sides' rows of the range, None when not known
+    first: tuple[int, int] | None
+    #: read split keys from the source (else the target): the side with more rows
+    source_more: bool = True
+
+
+@dataclass(frozen=True)
+class _Split:
+    """How a range is cut: the bucket expression, its params, and bucket i's range [edges[i], edges[i + 1])."""
+
+    todo: _Todo
+    #: "one" (a single bucket: the range's own figures), "arith" (an integer first key) or "case" (split keys)
+    kind: str
+    params: dict[str, Any]
+    edges: list[Bound]
+
+
+#: One bucket's figures on one side: rows, the two sums, min and max of an integer first key (else None).
+_Bucket = tuple[int, int, int, Any, Any]
+_EMPTY: _Bucket = (0, 0, 0, None, None)
+
+
 class _Walker:
-    """The bisection: digests ranges, splits those that differ, compares leaves, writes the differences."""
+    """The bisection: reads each differing range once per side with the figures of all its sub-ranges, cuts
+    the differing sub-ranges again, compares leaves, writes the differences."""
 
     def __init__(self, ctx: BatchContext, plan: _Plan, recon_id: int, *, leaf_rows: int, parallel: int, keep: int):
         self.ctx, self.plan, self.recon_id = ctx, plan, recon_id
@@ -211,6 +256,9 @@ class _Walker:
         self.records: list[DiffRecord] = []
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self.first_integer = base_type(plan.keys[0].type_sql) in _INTEGER_KEYS
+        #: a differing range of at most this many rows is compared row by row
+        self.leaf_max = max(self.leaf_rows // FANOUT, 1)
 
     # -- statements on one side ----------------------------------------------------------------
     def _fetch(self, source: bool, sql: str, params: dict[str, Any], purpose: str) -> list[tuple]:
@@ -228,57 +276,122 @@ class _Walker:
             self.bytes += size
         return rows
 
-    def _sides(self) -> Iterator[tuple[bool, _Side]]:
-        yield True, self.plan.source
-        yield False, self.plan.target
+    def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
+        """``fn`` over ``items``: up to ``parallel`` at once on the worker threads (each with its own sessions)."""
+        if self._pool is None or len(items) < 2:
+            return [fn(i) for i in items]
+        return list(self._pool.map(fn, items))
 
-    def _digest_side(self, lo: Bound, hi: Bound, source: bool) -> Digest:
+    def _side(self, source: bool) -> _Side:
+        return self.plan.source if source else self.plan.target
+
+    # -- sizes and split points ----------------------------------------------------------------
+    def _estimate(self) -> int:
+        """The planner's row estimate of the larger table (reltuples scaled to its pages now), 0 if unknown."""
+        best = 0
+        for source in (True, False):
+            table = self._side(source).table
+            rows = self._fetch(source, self.plan.dialect.target_size_sql(), {"schema": table.schema,
+                                                                            "table": table.name},
+                               "read the table's row estimate")
+            if not rows:
+                continue
+            tuples, pages, size, block = (float(v or 0) for v in rows[0])
+            est = tuples / pages * (size / block) if tuples > 0 and pages > 0 and block > 0 else max(tuples, 0)
+            best = max(best, int(est))
+        return best
+
+    def _first_bounds(self, source: bool) -> tuple[Any, Any]:
         p = self.plan
-        side = p.source if source else p.target
-        sql = p.dialect.recon_range_digest_sql(side.table, p.cols, p.keys, p.where(side, lo, hi), side.cast)
-        row = self._fetch(source, sql, p.range_params(lo, hi), "digest a key range")[0]
-        return int(row[0]), int(row[1]), int(row[2])
+        side = self._side(source)
+        sql = p.dialect.recon_key_bounds_sql(side.table, p.keys, p.where(side, None, None), side.cast)
+        return self._fetch(source, sql, p.range_params(None, None), "read the scope's first key bounds")[0]
 
-    def digest_many(self, bounds: Sequence[tuple[Bound, Bound]]) -> list[_Range]:
-        """Count and digest of each range on both sides: up to ``parallel`` (range, side) at once."""
-        tasks = [(lo, hi, source) for lo, hi in bounds for source in (True, False)]
-        if self._pool is None:
-            found = [self._digest_side(*t) for t in tasks]
-        else:
-            found = list(self._pool.map(lambda t: self._digest_side(*t), tasks))
-        self.ranges += len(bounds)
-        return [_Range(lo, hi, found[2 * i], found[2 * i + 1]) for i, (lo, hi) in enumerate(bounds)]
+    def _fanout(self, rows: int, top: bool) -> int:
+        """Sub-ranges of a range of ``rows``, at most MAX_FANOUT: about ``leaf_rows`` rows each for the scope
+        (an equal scope moves the figures of rows / leaf_rows sub-ranges; FANOUT without an estimate, one
+        range for a scope of at most leaf_rows); below, about min(sqrt(rows), leaf_rows / FANOUT) rows each:
+        they come out as leaves, and a difference costs about as many sub-ranges' figures as leaf rows."""
+        if top:
+            if rows <= 0:
+                return FANOUT
+            return 1 if rows <= self.leaf_rows else min(MAX_FANOUT, -(-rows // self.leaf_rows))
+        return max(2, min(MAX_FANOUT, max(math.isqrt(rows - 1) + 1, -(-rows // self.leaf_max))))
 
-    # -- splitting -------------------------------------------------------------------------------
-    def split(self, r: _Range) -> list[tuple[Bound, Bound]]:
-        """The sub-ranges of ``r``: FANOUT of about equal rows on the side with more rows."""
+    def _split(self, t: _Todo, top: bool) -> _Split | None:
+        """How to cut ``t``: arithmetic on an integer first key that varies in it, else split keys read from the
+        side with more rows; None when it cannot be cut (one key: a leaf). The scope itself is always read."""
+        sp = self._cut(t, top)
+        return _Split(t, "one", {}, [t.lo, t.hi]) if sp is None and top else sp
+
+    def _cut(self, t: _Todo, top: bool) -> _Split | None:
         p = self.plan
-        is_source = r.source[0] >= r.target[0]
-        side = p.source if is_source else p.target
-        where = p.where(side, r.lo, r.hi)
-        if p.integer_key:
-            sql = p.dialect.recon_key_bounds_sql(side.table, p.keys, where, side.cast)
-            lo_k, hi_k = self._fetch(is_source, sql, p.range_params(r.lo, r.hi), "read a range's key bounds")[0]
-            points = [(v,) for v in _midpoints(int(lo_k), int(hi_k), FANOUT)]
-        else:
-            step = -(-r.rows // FANOUT)
-            sql = p.dialect.recon_split_keys_sql(side.table, p.keys, where, side.cast)
-            rows = self._fetch(is_source, sql, p.range_params(r.lo, r.hi, step=step), "read a range's split keys")
-            # keys arrive in order; a repeated key (a source without a unique key) is no split point
-            points = [tuple(row) for i, row in enumerate(rows) if i and tuple(row) != tuple(rows[i - 1])
-                      and tuple(row) != tuple(rows[0])]
+        n = self._fanout(t.rows, top)
+        if n == 1:
+            return _Split(t, "one", {}, [t.lo, t.hi])
+        if t.first is not None and t.first[0] < t.first[1]:
+            lo_k, hi_k = t.first
+            span = hi_k - lo_k + 1
+            n = min(n, span)
+            edges: list[Bound] = [t.lo, *[(lo_k + (b * span + n - 1) // n,) for b in range(1, n)], t.hi]
+            return _Split(t, "arith", {"b_lo": lo_k, "b_span": span, "b_n": n}, edges)
+        if t.first is not None and len(p.keys) == 1:
+            return None  # one integer key value: nothing to cut
+        if t.rows <= 0:
+            return None  # no estimate: the scope is read whole first, its rows then size the cut
+        step = -(-t.rows // n)
+        side = self._side(t.source_more)
+        sql = p.dialect.recon_split_keys_sql(side.table, p.keys, p.where(side, t.lo, t.hi), side.cast)
+        rows = self._fetch(t.source_more, sql, p.range_params(t.lo, t.hi, step=step), "read a range's split keys")
+        # keys arrive in order; a repeated key (a source without a unique key) is no split point
+        points = [tuple(row) for i, row in enumerate(rows) if i and tuple(row) != tuple(rows[i - 1])
+                  and tuple(row) != tuple(rows[0])]
         if not points:
-            return []
-        edges: list[Bound] = [r.lo, *points, r.hi]
-        return list(zip(edges[:-1], edges[1:]))
+            return None
+        params = {f"p_{i}_{j}": v for i, pt in enumerate(points) for j, v in enumerate(pt)}
+        return _Split(t, "case", params, [t.lo, *points, t.hi])
+
+    # -- one read of a range per side --------------------------------------------------------------
+    def _buckets(self, task: tuple[_Split, bool]) -> dict[int, _Bucket]:
+        sp, source = task
+        p = self.plan
+        side = self._side(source)
+        if sp.kind == "case":
+            bucket = p.dialect.recon_bucket_case(p.keys, "s", len(sp.edges) - 2, side.cast)
+        elif sp.kind == "arith":
+            bucket = p.dialect.recon_bucket_arith(p.keys, "s", side.cast)
+        else:
+            bucket = "0"
+        sql = p.dialect.recon_bucket_digest_sql(side.table, p.cols, p.keys, p.where(side, sp.todo.lo, sp.todo.hi),
+                                                bucket, side.cast, first_key_bounds=self.first_integer)
+        rows = self._fetch(source, sql, p.range_params(sp.todo.lo, sp.todo.hi, **sp.params),
+                           "digest a key range's sub-ranges")
+        out: dict[int, _Bucket] = {}
+        for row in rows:
+            lo_k, hi_k = (row[4], row[5]) if self.first_integer else (None, None)
+            out[int(row[0])] = (int(row[1]), int(row[2]), int(row[3]), lo_k, hi_k)
+        return out
 
     # -- leaves ------------------------------------------------------------------------------------
-    def leaf(self, r: _Range) -> None:
+    def _leaf_rows(self, task: tuple[Bound, Bound, bool]) -> list[tuple]:
+        lo, hi, source = task
+        p = self.plan
+        side = self._side(source)
+        sql = p.dialect.recon_leaf_sql(side.table, p.cols, p.keys, p.where(side, lo, hi), side.cast)
+        return self._fetch(source, sql, p.range_params(lo, hi), "read a leaf's keys and row digests")
+
+    def leaves(self, ranges: Sequence[tuple[Bound, Bound]]) -> None:
+        """Compare leaves: ``parallel`` of them read at once (their keys are what the worker holds)."""
+        for i in range(0, len(ranges), self.parallel):
+            chunk = ranges[i:i + self.parallel]
+            found = self._map(self._leaf_rows, [(lo, hi, source) for lo, hi in chunk for source in (True, False)])
+            for j in range(len(chunk)):
+                self.leaf(found[2 * j], found[2 * j + 1])
+
+    def leaf(self, source_rows: list[tuple], target_rows: list[tuple]) -> None:
         p = self.plan
         found: list[dict[tuple, list[str]]] = []
-        for is_source, side in self._sides():
-            sql = p.dialect.recon_leaf_sql(side.table, p.cols, p.keys, p.where(side, r.lo, r.hi), side.cast)
-            rows = self._fetch(is_source, sql, p.range_params(r.lo, r.hi), "read a leaf's keys and row digests")
+        for rows in (source_rows, target_rows):
             by_key: dict[tuple, list[str]] = {}
             for row in rows:
                 by_key.setdefault(tuple(row[:-1]), []).append(row[-1])
@@ -313,25 +426,55 @@ class _Walker:
 
     # -- the walk ------------------------------------------------------------------------------------
     def run(self) -> tuple[int, int]:
-        """Compare the scope; (source rows, target rows) in it."""
+        """Compare the scope, level by level; (source rows, target rows) in it."""
         # one pool for the whole walk: its threads, and so their hook sessions, live until the end
         self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="reconcile") \
             if self.parallel > 1 else None
         try:
-            top = self.digest_many([(None, None)])[0]
-            stack = [top] if top.differs else []
-            while stack:
-                r = stack.pop()
-                subs = self.split(r) if r.rows > self.leaf_rows else []
-                if not subs:
-                    self.leaf(r)
-                    continue
-                stack += reversed([s for s in self.digest_many(subs) if s.differs])
-            return top.source[0], top.target[0]
+            first = None
+            if self.first_integer:
+                bounds = self._map(self._first_bounds, [True, False])
+                lows = [int(b[0]) for b in bounds if b[0] is not None]
+                highs = [int(b[1]) for b in bounds if b[1] is not None]
+                first = (min(lows), max(highs)) if lows else None
+            level = [_Todo(None, None, self._estimate(), first)]
+            totals = (0, 0)
+            top = True
+            while level:
+                cuts = self._map(lambda t, top=top: self._split(t, top), level)
+                splits = [sp for sp in cuts if sp is not None]
+                leaves = [(t.lo, t.hi) for t, sp in zip(level, cuts) if sp is None]
+                found = self._map(self._buckets, [(sp, source) for sp in splits for source in (True, False)])
+                self.ranges += len(splits)
+                nxt: list[_Todo] = []
+                for i, sp in enumerate(splits):
+                    src, tgt = found[2 * i], found[2 * i + 1]
+                    if top:
+                        totals = (sum(b[0] for b in src.values()), sum(b[0] for b in tgt.values()))
+                    for b in range(len(sp.edges) - 1):
+                        s, t = src.get(b, _EMPTY), tgt.get(b, _EMPTY)
+                        if s[:3] == t[:3]:
+                            continue
+                        lo, hi = sp.edges[b], sp.edges[b + 1]
+                        rows = max(s[0], t[0])
+                        if rows <= self.leaf_max:
+                            leaves.append((lo, hi))
+                            continue
+                        mins = [v[3] for v in (s, t) if v[3] is not None]
+                        maxs = [v[4] for v in (s, t) if v[4] is not None]
+                        nxt.append(_Todo(lo, hi, rows, (int(min(mins)), int(max(maxs))) if mins else None,
+                                         s[0] >= t[0]))
+                self.leaves(leaves)
+                level, top = nxt, False
+            return totals
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
             self.sessions.close()
+
+
+def _width(bound: Bound) -> int:
+    return len(bound or ())
 
 
 def _unmatched(source: list[str], target: list[str]) -> tuple[list[str], list[str]]:
@@ -344,13 +487,6 @@ def _unmatched(source: list[str], target: list[str]) -> tuple[list[str], list[st
         else:
             s_only.append(d)
     return s_only, rest
-
-
-def _midpoints(lo: int, hi: int, parts: int) -> list[int]:
-    """Up to ``parts - 1`` integer split points strictly inside (lo, hi]: ranges [lo, p1), [p1, p2) ... [pk, hi]."""
-    span = hi - lo + 1
-    points = sorted({lo + span * i // parts for i in range(1, parts)})
-    return [v for v in points if lo < v <= hi]
 
 
 def _sort_key(key: tuple) -> tuple:
@@ -388,10 +524,11 @@ def _check_scope(scope: ReconcileScope) -> None:
 
 
 def reconcile(ctx: BatchContext, scope: ReconcileScope, *, leaf_rows: int = 2000, parallel: int = 2,
-              keep: int = 100) -> ReconcileResult:
-    """Compare the source's rows of ``scope`` with the target's, record by record, in report mode.
+              keep: int = 100, mode: str = REPORT_MODE) -> ReconcileResult:
+    """Compare the source's rows of ``scope`` with the target's, record by record; change nothing.
 
     Every differing row is stored in ``reconciliation_diffs``; the result holds the first ``keep``.
+    ``mode`` is recorded with the run: ``repair`` when a repair run (engine.repair) follows it.
     Reconciliations older than the batch's ``retention_days`` are purged first.
     """
     _check_scope(scope)
@@ -401,7 +538,7 @@ def reconcile(ctx: BatchContext, scope: ReconcileScope, *, leaf_rows: int = 2000
     _purge(ctx)
     d = plan.dialect
     begin = {"batch": ctx.spec.name, "scope_kind": scope.kind.value, "scope_start": scope.start,
-             "scope_end": scope.end, "key_lo": scope.key_lo, "key_hi": scope.key_hi, "mode": REPORT_MODE}
+             "scope_end": scope.end, "key_lo": scope.key_lo, "key_hi": scope.key_hi, "mode": mode}
     recon_id = int(ctx.tx(lambda conn: _returning(conn, d.recon_begin_sql(ctx.schema), begin),
                           purpose="begin a reconciliation"))
     walker = _Walker(ctx, plan, recon_id, leaf_rows=leaf_rows, parallel=parallel, keep=keep)
