@@ -9,6 +9,10 @@ For each scale: fills the bench source (``bench/data.py``), copies it into the t
   must report exactly those 100 and nothing else;
 - ``full scan``: fetching every row of both sides to the worker (what a naive compare moves).
 
+Beside them, the engine's extract and load of the same rows into an empty target (``engine_cross_db``
+in bench/results/results.json, measured by ``make bench``, with the commit it measured), when that
+file has the scale: the reconciliation's time against the load's and against the full scan.
+
 Figures, not pass/fail (an inexact report exits 1):
 
     . scripts/env.sh && python bench/reconcile_cost.py [--scales 0.1 1] [--parallel 2] [--leaf-rows 2000]
@@ -127,6 +131,29 @@ def _full_scan(q: Any) -> None:
     q.put({"seconds": time.monotonic() - t0, "bytes": moved, "peak_rss": peak_rss_bytes()})
 
 
+def _engine_load(scale: str) -> dict[str, Any] | None:
+    """The engine's extract + load of the scale into an empty target, as ``make bench`` last measured it."""
+    path = Path(__file__).resolve().parent / "results" / "results.json"
+    try:
+        data = json.loads(path.read_text())
+        m = data["scales"][scale]["methods"]["engine_cross_db"]["empty"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"seconds": m["seconds"], "extract_seconds": m["extract_seconds"], "load_seconds": m["load_seconds"],
+            "code": data.get("code")}
+
+
+def _code() -> str:
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "plugins/gaussdb_batch/engine/reconciliation.py",
+                            "plugins/gaussdb_batch/dialects/reconciliation.py", "bench/reconcile_cost.py"],
+                           cwd=root, capture_output=True, text=True).stdout
+    return rev.strip() + (" (with uncommitted changes to the reconciliation)" if dirty.strip() else "")
+
+
 def _child(fn: Any, *args: Any) -> dict[str, Any]:
     q: Any = mp.get_context("spawn").Queue()
     p = mp.get_context("spawn").Process(target=fn, args=(*args, q))
@@ -145,6 +172,7 @@ def main() -> int:
     set_airflow_connections("postgres")
     results: dict[str, Any] = {}
     exact = True
+    log(f"code {_code()}")
     for scale in args.scales:
         rows = prepare(scale)
         copy_source_to_target()
@@ -165,7 +193,8 @@ def main() -> int:
         exact = exact and ok
         diff.pop("found")
         equal.pop("found")
-        results[f"{scale:g}"] = {"rows": rows, "equal": equal, "planted": diff, "full_scan": scan, "exact": ok}
+        results[f"{scale:g}"] = {"rows": rows, "equal": equal, "planted": diff, "full_scan": scan, "exact": ok,
+                                 "engine_load": _engine_load(f"{scale:g}"), "code": _code()}
         print(json.dumps({f"{scale:g}": results[f"{scale:g}"]}, indent=1), flush=True)
     for scale, r in results.items():
         e, d, s = r["equal"], r["planted"], r["full_scan"]
@@ -174,6 +203,12 @@ def main() -> int:
         print(f"  planted: {d['seconds']:7.1f} s, {d['ranges']:5d} ranges, {d['bytes']:>12,} bytes, RSS {d['peak_rss'] >> 20} MiB,"
               f" {d['differences']}")
         print(f"  full scan of both sides: {s['seconds']:7.1f} s, {s['bytes']:>12,} bytes, RSS {s['peak_rss'] >> 20} MiB")
+        print(f"  equal / full scan {e['seconds'] / s['seconds']:.2f}x, planted / full scan "
+              f"{d['seconds'] / s['seconds']:.2f}x, planted / equal {d['seconds'] / e['seconds']:.2f}x")
+        load = r["engine_load"]
+        if load:
+            print(f"  engine extract + load (make bench, code {load['code']}): {load['seconds']:.1f} s; equal / load "
+                  f"{e['seconds'] / load['seconds']:.1f}x, planted / load {d['seconds'] / load['seconds']:.1f}x")
     return 0 if exact else 1
 
 
