@@ -100,14 +100,17 @@ def batch_task_group(spec: BatchSpec, *, group_id: str | None = None, tooltip: s
     return group
 
 
-def add_batch_tasks(spec: BatchSpec, *, interval: Any = None) -> dict[str, Any]:
+def add_batch_tasks(spec: BatchSpec, *, interval: Any = None, repair: Any = None) -> dict[str, Any]:
     """Add the batch's tasks to the current DAG or TaskGroup; returns them by name.
 
-    ``interval`` (e.g. an adaptive sensor's XComArg) overrides the data interval. The keys are
-    extract, load, check, finalize, compensate and done (the one end to put downstream tasks after).
+    ``interval`` (e.g. an adaptive sensor's XComArg) overrides the data interval; ``repair`` (a
+    ReconcileOperator's XComArg) makes the run a repair of that reconciliation's differing records.
+    The keys are extract, load, check, finalize, compensate and done (the one end to put downstream
+    tasks after).
     """
     retries = retry_args(spec)
-    extract = ExtractOperator(task_id="extract", spec=spec, pool=spec.extract_pool, interval=interval, **retries)
+    extract = ExtractOperator(task_id="extract", spec=spec, pool=spec.extract_pool, interval=interval, repair=repair,
+                              **retries)
     load = LoadLaneOperator.partial(
         task_id="load", spec=spec, run_id=extract.output, pool=spec.pool, **retries
     ).expand(lane=list(range(spec.lanes)))
@@ -220,8 +223,24 @@ def reconcile_task_group(spec: BatchSpec, *, group_id: str | None = None, toolti
     """
     with TaskGroup(group_id=group_id or f"{spec.name}__reconcile",
                    tooltip=tooltip or f"gaussdb-batch {spec.name}: reconcile the source with the target") as group:
-        ReconcileOperator(task_id=RECONCILE_TASK_ID, spec=spec, pool=spec.pool, **retry_args(spec))
+        add_reconcile_tasks(spec)
     return group
+
+
+def add_reconcile_tasks(spec: BatchSpec) -> dict[str, Any]:
+    """The reconcile task and, in repair mode, the run that repairs what it found: reconcile >> extract
+    >> load[lanes] >> check >> finalize >> done, compensate on failure (the batch's own tasks, fed the
+    reconciliation's result instead of an interval). Returns the tasks by name (``reconcile`` and, in
+    repair mode, add_batch_tasks' keys)."""
+    rec = spec.reconcile
+    if rec is None:
+        raise ValueError(f"batch {spec.name!r} has no reconcile section")
+    reconcile = ReconcileOperator(task_id=RECONCILE_TASK_ID, spec=spec, pool=spec.pool, **retry_args(spec))
+    tasks: dict[str, Any] = {"reconcile": reconcile}
+    if rec.mode == "repair":
+        tasks.update(add_batch_tasks(spec, repair=reconcile.output))
+        reconcile >> tasks["extract"]
+    return tasks
 
 
 def build_reconcile_dag(spec: BatchSpec) -> DAG:
@@ -244,11 +263,14 @@ def build_reconcile_dag(spec: BatchSpec) -> DAG:
         doc_md=f"Reconcile batch `{spec.name}`: compare the live source with `{spec.target.table}` "
                f"({rec.scope}{f', last {rec.last_intervals} intervals' if rec.last_intervals else ''}), "
                f"mode `{rec.mode}`: differing rows are recorded in `{spec.control_schema}`, shown on the "
-               "Batches page and alerted to the on_failure targets; the target is not changed and the task "
-               "succeeds.",
+               "Batches page and alerted to the on_failure targets; the reconcile task succeeds. "
+               + ("Then extract, load, check and finalize re-sync the differing records from the source as a "
+                  "run of their own (skipped when nothing differs); compensate undoes it when it fails, and "
+                  f"`{spec.dag_id}__rollback` undoes it later by its run_id."
+                  if rec.mode == "repair" else "The target is not changed."),
         description=f"gaussdb-batch: reconcile {spec.name} ({rec.mode})"[:200],
     ) as dag:
-        ReconcileOperator(task_id=RECONCILE_TASK_ID, spec=spec, pool=spec.pool)
+        add_reconcile_tasks(spec)
     return dag
 
 

@@ -36,6 +36,7 @@ MARKER = "[gaussdb-batch] "
 _OLD_NOTE = re.compile(r"^Loaded .*: batch run \S+ \(attempt \S+\) in \S+\.runs, (success|failed)$")
 #: Suffix of a batch's rollback DAG (dag_factory.py).
 ROLLBACK_SUFFIX = "__rollback"
+RECONCILE_SUFFIX = "__reconcile"
 
 
 def is_own_note(note: str | None) -> bool:
@@ -50,7 +51,9 @@ def note_text(batch_run: dict[str, Any] | None, state: str, *, finalize: dict[st
     schema = batch_run.get("control_schema", "gaussdb_batch")
     interval = " .. ".join(part.strip()[:10] if part.strip()[10:] in ("T00:00:00+00:00", "") else part.strip()
                            for part in str(batch_run.get("interval", "?")).split(".."))
-    text = (f"{MARKER}Loaded {interval}: batch run {batch_run.get('run_id')} (attempt {batch_run.get('attempt')}) in "
+    what = (f"Repaired the differing records of reconciliation {batch_run['repair_of']}"
+            if batch_run.get("repair_of") is not None else f"Loaded {interval}")
+    text = (f"{MARKER}{what}: batch run {batch_run.get('run_id')} (attempt {batch_run.get('attempt')}) in "
             f"{schema}.runs, {state}")
     rejected = int((finalize or {}).get("rows_rejected") or 0)
     if rejected:
@@ -142,7 +145,9 @@ def _note_rollback(rollback_run: Any) -> None:
     if not summary or summary.get("run_id") is None:
         return
     dag_id = rollback_run.dag_id[: -len(ROLLBACK_SUFFIX)]
-    target = _dag_run_of_batch_run(rollback_run, dag_id, summary["run_id"])
+    # the batch's own DAG loaded it, or (a repair run) its reconcile DAG
+    target = (_dag_run_of_batch_run(rollback_run, dag_id, summary["run_id"])
+              or _dag_run_of_batch_run(rollback_run, dag_id + RECONCILE_SUFFIX, summary["run_id"]))
     if target is None or (target.note and not is_own_note(target.note)):
         return
     base = target.note or note_text(_batch_run(target), str(getattr(target, "state", "") or "ended"))

@@ -92,6 +92,26 @@ def test_the_reconcile_task_group_holds_the_reconcile_task():
     assert [(t.task_id, t.pool) for t in dag.tasks] == [("items__reconcile.reconcile", "items_pool")]
 
 
+def test_repair_mode_runs_the_batch_tasks_on_the_reconciliation_s_result():
+    from gaussdb_batch.dag_factory import dags_for_spec, reconcile_task_group
+    from gaussdb_batch.operators.batch import ExtractOperator
+
+    repair = parse_spec({**SPEC_DATA, "pool": "items_pool",
+                         "reconcile": {"schedule": "@daily", "scope": "table", "mode": "repair"}})
+    dag = dags_for_spec(repair)["items__reconcile"]
+    assert {t.task_id for t in dag.tasks} == {"reconcile", "extract", "load", "check", "finalize", "compensate",
+                                              "done"}
+    extract = dag.get_task("extract")
+    assert isinstance(extract, ExtractOperator) and extract.interval is None
+    assert extract.upstream_task_ids == {"reconcile"} and "repair" in extract.template_fields
+    assert dag.get_task("compensate").trigger_rule == "one_failed"
+    assert dag.get_task("load").upstream_task_ids == {"extract"}
+    with DAG(dag_id="grouped_repair", schedule=None, start_date=dt.datetime(2024, 1, 1)) as grouped:
+        reconcile_task_group(repair, group_id="fix")
+    assert {t.task_id for t in grouped.tasks} == {f"fix.{t}" for t in ("reconcile", "extract", "load", "check",
+                                                                      "finalize", "compensate", "done")}
+
+
 def test_a_reconcile_operator_needs_the_section():
     import pytest
 

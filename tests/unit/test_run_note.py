@@ -22,6 +22,12 @@ def test_the_note_names_the_interval_and_the_batch_run():
                                                   "2026-07-01T06:00:00+00:00:")
 
 
+def test_a_repair_runs_note_names_its_reconciliation():
+    repair = {"run_id": 43, "repair_of": 7, "attempt": 1, "control_schema": "gb"}
+    assert note_text(repair, "success") == (f"{MARKER}Repaired the differing records of reconciliation 7: batch run 43 "
+                                            "(attempt 1) in gb.runs, success")
+
+
 def test_the_provider_registers_the_listener_as_an_airflow_plugin():
     from airflow.listeners.listener import ListenerManager
 

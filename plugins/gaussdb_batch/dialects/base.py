@@ -2,8 +2,8 @@
 
 This package is the one place that writes SQL text: no SQL anywhere else, enforced by
 tests/unit/test_sql_location.py. Each stage's statements are a mixin in a module of their
-own (catalog, runs, landing, chunks, writes, row_hash, checks, compensation, the control
-schema, adaptive scheduling and the Batches page's reads); ``Dialect`` composes them and holds
+own (catalog, runs, landing, chunks, writes, row_hash, checks, compensation, reconciliation and
+its repair, the control schema, adaptive scheduling and the Batches page's reads); ``Dialect`` composes them and holds
 what one dialect is: its server's ``Capabilities`` and the target and landing it is narrowed to.
 
 Everything is plain ``str`` SQL with ``%(name)s`` placeholders, valid for both psycopg2 and the
@@ -27,6 +27,7 @@ from gaussdb_batch.dialects.control_schema import ControlSchemaDDL
 from gaussdb_batch.dialects.core import SEQ, UNDO_CHUNK, UNDO_OP, UNDO_RUN, Column, base_type
 from gaussdb_batch.dialects.landing import LandingSQL
 from gaussdb_batch.dialects.reconciliation import ReconciliationSQL
+from gaussdb_batch.dialects.repair import RepairSQL
 from gaussdb_batch.dialects.row_hash import NULL_TERM
 from gaussdb_batch.dialects.runs import RunsSQL
 from gaussdb_batch.dialects.ui_reads import UIReads
@@ -36,7 +37,7 @@ __all__ = ["SEQ", "UNDO_RUN", "UNDO_CHUNK", "UNDO_OP", "NULL_TERM", "Capabilitie
 
 
 class Dialect(CatalogSQL, RunsSQL, LandingSQL, ChunksSQL, WritesSQL, ChecksSQL, CompensationSQL, ReconciliationSQL,
-              ControlSchemaDDL, AdaptiveSQL, UIReads):
+              RepairSQL, ControlSchemaDDL, AdaptiveSQL, UIReads):
     """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss, one stage per mixin.
 
     The one place that writes SQL (with its package): no SQL anywhere else, enforced by

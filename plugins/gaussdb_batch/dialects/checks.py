@@ -88,12 +88,13 @@ class ChecksSQL(RowHashSQL):
         )
 
     def interval_extra_fingerprint_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
-                                       keys: Sequence[Column], interval_column: str) -> str:
+                                       keys: Sequence[Column], interval_column: str,
+                                       key_set: TableRef | None = None) -> str:
         """delete_insert: count and summed row hash of the interval's target rows whose key the run did
         not land (rows the purge chunk deletes): the whole interval is the run's, so any is a mismatch.
-        Params: start, end (the run's interval)."""
+        Params: start, end (the run's interval). A repair run's ``key_set`` bounds it instead of the interval."""
         return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0) "
-                f"FROM {target.sql} t WHERE {self._vanished(target, landing, keys, interval_column)}")
+                f"FROM {target.sql} t WHERE {self._vanished(target, landing, keys, interval_column, key_set)}")
 
     def _run_rows(self, schema: str, target: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:
         """FROM/WHERE of the target rows this run loaded (keys in its landing, rejects excluded)."""

@@ -38,10 +38,18 @@ class ControlSchemaDDL:
             (5, "fingerprints hash typed values: forget landing fingerprints of the text-row hash", self._control_v5(schema)),
             (6, "fingerprints without blind spots: forget landing fingerprints of the folding hash", self._control_v5(schema)),
             (7, "scheduled reconciliation: reconciliations, reconciliation_diffs", self._control_v7(schema)),
+            (8, "repair runs: runs.repair_of, reconciliations.repair_run_id", self._control_v8(schema)),
         ]
         tail = self.control_table_clause()
         return [(v, text, [sql + tail if sql.startswith("CREATE TABLE") else sql for sql in statements])
                 for v, text, statements in migrations]
+
+    def _control_v8(self, schema: str) -> list[str]:
+        s = quote_ident(schema)
+        return [
+            f"ALTER TABLE {s}.runs ADD COLUMN repair_of bigint",
+            f"ALTER TABLE {s}.reconciliations ADD COLUMN repair_run_id bigint",
+        ]
 
     def _control_v7(self, schema: str) -> list[str]:
         s = quote_ident(schema)

@@ -91,10 +91,16 @@ class DialectCore:
             f" AND r.seq = {alias}.{_q(SEQ)})"
         )
 
-    def _vanished(self, target: TableRef, landing: TableRef, keys: Sequence[Column], interval_column: str) -> str:
-        """Target rows of the run's interval whose key the source no longer has."""
+    def _vanished(self, target: TableRef, landing: TableRef, keys: Sequence[Column], interval_column: str,
+                  key_set: TableRef | None = None) -> str:
+        """Target rows of the run's interval whose key the source no longer has.
+
+        A repair run (``key_set``: its table of differing keys) owns those keys instead of an interval.
+        """
         ic = _q(interval_column)
+        scope = (f"EXISTS (SELECT 1 FROM {key_set.sql} r WHERE {self.key_match(keys, 't', 'r', cast_right=False)})"
+                 if key_set is not None else f"t.{ic} >= %(start)s AND t.{ic} < %(end)s")
         return (
-            f"t.{ic} >= %(start)s AND t.{ic} < %(end)s AND NOT EXISTS (SELECT 1 FROM {landing.sql} s"
+            f"{scope} AND NOT EXISTS (SELECT 1 FROM {landing.sql} s"
             f" WHERE {self.key_match(keys, 't', 's', cast_right=True)})"
         )

@@ -58,21 +58,24 @@ class LandingSQL(DialectCore):
         query: str | None = None,
         order_by: Sequence[str] = (),
         tie_break: Sequence[str] = (),
+        where: str | None = None,
     ) -> str:
         """Rows of one interval, numbered, as they are (typed landing) or as text; params: start, end.
 
         ``query`` is a user SQL whose interval placeholders are %(start)s / %(end)s. Rows of one
         key are numbered by ``tie_break`` descending, so the first of them holds the greatest.
+        ``where``: a further predicate over the table's rows (a repair's keys), with no interval column:
+        the rows it names, whatever their interval.
         """
         text_cols = ", ".join(f"q.{c.q}" if self.typed_landing else f"CAST(q.{c.q} AS text)" for c in cols)
         order = ", ".join([f"q.{_q(k)}" for k in order_by] + [f"q.{_q(t)} DESC NULLS LAST" for t in tie_break])
         numbered = f"row_number() OVER ({'ORDER BY ' + order if order else ''})"
         if table is not None:
-            if interval_column is None:
-                src = f"SELECT * FROM {table.sql}"
-            else:
+            preds = [] if where is None else [where]
+            if interval_column is not None:
                 ic = _q(interval_column)
-                src = f"SELECT * FROM {table.sql} WHERE {ic} >= %(start)s AND {ic} < %(end)s"
+                preds.insert(0, f"{ic} >= %(start)s AND {ic} < %(end)s")
+            src = f"SELECT * FROM {table.sql}" + (f" WHERE {' AND '.join(preds)}" if preds else "")
         elif query is not None:
             src = query
         else:

@@ -33,9 +33,9 @@ class RunsSQL(DialectCore):
     def insert_run_sql(self, schema: str) -> str:
         return (
             f"INSERT INTO {_q(schema)}.runs (batch, interval_start, interval_end, attempt, status,"
-            " owner_dag_id, dag_run_id, target_table, mode, lease_seconds, lease_until) VALUES (%(batch)s,"
+            " owner_dag_id, dag_run_id, target_table, mode, lease_seconds, lease_until, repair_of) VALUES (%(batch)s,"
             " %(start)s, %(end)s, %(attempt)s, %(status)s, %(owner_dag_id)s, %(dag_run_id)s, %(target)s,"
-            f" %(mode)s, %(lease_seconds)s, {self._lease_end()}) RETURNING run_id"
+            f" %(mode)s, %(lease_seconds)s, {self._lease_end()}, %(repair_of)s) RETURNING run_id"
         )
 
     def _lease_end(self) -> str:
@@ -88,7 +88,7 @@ class RunsSQL(DialectCore):
         return (
             f"SELECT run_id, batch, interval_start, interval_end, attempt, status, target_table, mode,"
             f" rows_extracted, rows_loaded, rows_rejected, chunks_total, started_at, extracted_at,"
-            f" finished_at, message FROM {_q(schema)}.runs WHERE run_id = %(run_id)s"
+            f" finished_at, message, repair_of FROM {_q(schema)}.runs WHERE run_id = %(run_id)s"
         )
 
     def update_run_sql(self, schema: str, fields: Sequence[str]) -> str:

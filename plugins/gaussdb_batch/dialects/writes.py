@@ -136,21 +136,22 @@ class WritesSQL(DialectCore):
         )
 
     def capture_purge_sql(self, undo: TableRef, target: TableRef, landing: TableRef, cols: Sequence[Column],
-                          keys: Sequence[Column], interval_column: str) -> str:
-        """delete_insert mode: before-images of the interval's rows that vanished at the source."""
+                          keys: Sequence[Column], interval_column: str, key_set: TableRef | None = None) -> str:
+        """delete_insert mode: before-images of the interval's rows (a repair: of its keys) that vanished
+        at the source."""
         names = ", ".join(c.q for c in cols)
         tcols = ", ".join(f"t.{c.q}" for c in cols)
         return (
             f"INSERT INTO {undo.sql} ({_q(UNDO_RUN)}, {_q(UNDO_CHUNK)}, {_q(UNDO_OP)}, {names}) "
             f"SELECT %(run_id)s, %(chunk_no)s, 'U', {tcols} FROM {target.sql} t "
-            f"WHERE {self._vanished(target, landing, keys, interval_column)} "
+            f"WHERE {self._vanished(target, landing, keys, interval_column, key_set)} "
             f"AND {self._not_journaled(undo, keys, 't', cast_right=False)}"
         )
 
     def purge_interval_sql(self, target: TableRef, landing: TableRef, keys: Sequence[Column],
-                           interval_column: str) -> str:
-        """delete_insert mode: delete the interval's rows that vanished at the source."""
-        return f"DELETE FROM {target.sql} t WHERE {self._vanished(target, landing, keys, interval_column)}"
+                           interval_column: str, key_set: TableRef | None = None) -> str:
+        """delete_insert mode: delete the interval's rows (a repair: of its keys) that vanished at the source."""
+        return f"DELETE FROM {target.sql} t WHERE {self._vanished(target, landing, keys, interval_column, key_set)}"
 
     def write_sql(self, mode: str, target: TableRef, landing: TableRef, cols: Sequence[Column],
                   keys: Sequence[Column]) -> list[str]:

@@ -16,6 +16,7 @@ from gaussdb_batch import metrics
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.choices import LoadMode, Match
 from gaussdb_batch.engine.context import BatchContext, log
+from gaussdb_batch.engine.control import Run
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.load import run_lane
 from gaussdb_batch.engine.rejects import count_rejects
@@ -141,15 +142,17 @@ def _compare_interval_rest(ctx: BatchContext, run_id: int, purge: Chunk, *, pass
     have). The landed side of it is empty: any such row is a mismatch, and the repair's reload of the
     purge chunk deletes them (journaled, so compensation puts them back)."""
     d, landing = ctx.landing_dialect(run_id), ctx.landing(run_id)
-    sql = d.interval_extra_fingerprint_sql(ctx.target, landing, ctx.columns, ctx.key_columns,
-                                           ctx.spec.target.interval)
 
     def compare(conn: Connection) -> ChunkComparison:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.LOADING)
             cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
-            run = one_row(cur, f"run {run_id}")
-            cur.execute(sql, {"start": run[2], "end": run[3]})
+            run = Run(*one_row(cur, f"run {run_id}"))
+            # a repair run (repair_of set) owns its differing keys, not an interval
+            key_set = ctx.key_set(run_id) if run.repair_of is not None else None
+            sql = d.interval_extra_fingerprint_sql(ctx.target, landing, ctx.columns, ctx.key_columns,
+                                                   ctx.spec.target.interval, key_set)
+            cur.execute(sql, {"start": run.interval_start, "end": run.interval_end})
             rows, hashed = one_row(cur, "the interval's other rows")
             c = ChunkComparison(purge.chunk_no, None, None, 0, int(rows), 0, int(hashed))
             _store(cur, ctx, run_id, c, pass_no)

@@ -153,6 +153,7 @@ def purge_expired(ctx: BatchContext, before: dt.datetime) -> list[int]:
             runs = [r[0] for r in cur.fetchall()]
             for run_id in runs:
                 cur.execute(d.drop_table_sql(ctx.landing(run_id)))
+                cur.execute(d.drop_table_sql(ctx.key_set(run_id)))  # a repair run's; none for others
                 cur.execute(d.purge_undo_sql(ctx.undo), {"run_id": run_id})
                 cur.execute(d.update_run_sql(ctx.schema, ["purged_at"]), {"run_id": run_id, "purged_at": dt.datetime.now(dt.timezone.utc)})
             for sql in d.recon_purge_sql(ctx.schema):  # the scheduled reconciliation's results too

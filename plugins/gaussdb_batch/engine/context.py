@@ -182,6 +182,10 @@ class BatchContext:
     def landing(self, run_id: int) -> TableRef:
         return TableRef(self.schema, f"land_{int(run_id)}")
 
+    def key_set(self, run_id: int) -> TableRef:
+        """A repair run's differing keys (engine/repair.py), next to its landing."""
+        return TableRef(self.schema, f"land_{int(run_id)}_keys")
+
     def landing_layout(self, run_id: int) -> bool | None:
         """True when the run's landing has the target's column types, False for text, None when absent.
 

@@ -35,6 +35,8 @@ class Run:
     extracted_at: dt.datetime | None
     finished_at: dt.datetime | None
     message: str | None
+    #: A repair run: the reconciliation whose differing records it re-syncs (None for an interval's run).
+    repair_of: int | None = None
 
 
 def _scalar(cur: Cursor, sql: str, params: dict | None = None) -> Any:

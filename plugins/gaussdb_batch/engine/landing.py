@@ -60,15 +60,18 @@ def _journal_landed_keys(cur: Cursor, ctx: BatchContext, run_id: int) -> None:
 
 
 def _source_select(ctx: BatchContext, *, bind: bool, start: dt.datetime, end: dt.datetime,
-                   typed: bool) -> tuple[str, dict]:
-    """The numbered source query (values as they are, or as text); bound params, or literals for COPY."""
+                   typed: bool, keys_where: str | None = None) -> tuple[str, dict]:
+    """The numbered source query (values as they are, or as text); bound params, or literals for COPY.
+
+    ``keys_where`` (a repair run's): the source rows of these keys instead of the interval's.
+    """
     src, d = ctx.spec.source, ctx.dialect.for_landing(typed)
     order = ctx.spec.keys if src.order_by_key else ()
     # With a unique source key no key repeats: ordering by tie_break would only cost a sort key.
     tie_break = () if ctx.source_keys_unique else src.tie_break
     sql = d.source_select_sql(
-        ctx.columns, table=src.table, interval_column=src.interval_column, query=src.sql, order_by=order,
-        tie_break=tie_break,
+        ctx.columns, table=src.table, interval_column=None if keys_where else src.interval_column, query=src.sql,
+        order_by=order, tie_break=tie_break, where=keys_where,
     )
     params = {"start": start, "end": end}
     if bind:
@@ -77,8 +80,14 @@ def _source_select(ctx: BatchContext, *, bind: bool, start: dt.datetime, end: dt
     return sql % {"start": d.timestamp_literal(start), "end": d.timestamp_literal(end)}, {}
 
 
-def land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) -> list[FileReject]:
-    """Fill the landing table, typed when every value fits, else as text; return file rejects."""
+def land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime, *,
+         keys_where: str | None = None) -> list[FileReject]:
+    """Fill the landing table, typed when every value fits, else as text; return file rejects.
+
+    ``keys_where``: a repair run's source rows (engine.repair), a predicate over a source table.
+    """
+    if keys_where is not None and ctx.spec.source.kind != SourceKind.TABLE:
+        raise ValueError("a key filter lands rows of a source table only")
     if ctx.spec.source.kind == SourceKind.FILES:
         # File values arrive as text anyway: the text landing parses each one once, at load.
         return _land_as(ctx, run_id, start, end, typed=False)
@@ -86,9 +95,9 @@ def land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) -
     if isinstance(d, GaussDBDialect) and not d.lands_typed(ctx.columns):
         # sql_compatibility B casts bad number text to 0 without an error, in a typed landing's COPY
         # too: land text, whose number values the load checks before it casts them.
-        return _land_as(ctx, run_id, start, end, typed=False)
+        return _land_as(ctx, run_id, start, end, typed=False, keys_where=keys_where)
     try:
-        return _land_as(ctx, run_id, start, end, typed=True)
+        return _land_as(ctx, run_id, start, end, typed=True, keys_where=keys_where)
     except PermanentDBError as exc:
         code = exc.sqlstate or ""
         if not code.startswith(_TYPED_LANDING_FALLBACK):
@@ -96,11 +105,11 @@ def land(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime) -
         log.warning("batch=%s run=%s: a source value does not fit the target's types (SQLSTATE %s: %s); "
                     "landing the interval as text so the load isolates the bad rows", ctx.spec.name, run_id,
                     code, str(exc).splitlines()[0][:300])
-        return _land_as(ctx, run_id, start, end, typed=False)
+        return _land_as(ctx, run_id, start, end, typed=False, keys_where=keys_where)
 
 
 def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetime, *,
-             typed: bool) -> list[FileReject]:
+             typed: bool, keys_where: str | None = None) -> list[FileReject]:
     spec, d = ctx.spec, ctx.dialect
     landing = ctx.landing(run_id)
     names = [SEQ] + [c.name for c in ctx.columns]
@@ -132,7 +141,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
         return rejects
 
     if spec.same_db:
-        sql, params = _source_select(ctx, bind=True, start=start, end=end, typed=typed)
+        sql, params = _source_select(ctx, bind=True, start=start, end=end, typed=typed, keys_where=keys_where)
 
         def land_same_db(conn: Connection) -> None:
             with conn.cursor() as cur:
@@ -147,7 +156,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
 
     from gaussdb_batch.hooks.copy_pipe import copy_between
 
-    sql, _ = _source_select(ctx, bind=False, start=start, end=end, typed=typed)
+    sql, _ = _source_select(ctx, bind=False, start=start, end=end, typed=typed, keys_where=keys_where)
     binary = binary_copy(ctx, typed)
     out_sql = d.copy_out_sql(sql, binary=binary)
     in_sql = d.copy_in_sql(landing, names, binary=binary)

@@ -24,6 +24,7 @@ from gaussdb_batch.dialects.gaussdb import INVALID_REGULAR_EXPRESSION, NUMBER_CH
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.choices import LoadMode, RejectStage
 from gaussdb_batch.engine.context import BatchContext, log
+from gaussdb_batch.engine.control import Run
 from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
 from gaussdb_batch.engine.state import PURGE_CHUNK, ChunkStatus, RunStatus
@@ -130,13 +131,13 @@ def _purge_interval(cur: Cursor, ctx: BatchContext, run_id: int) -> int:
     """delete_insert: journal and delete the interval's target rows that vanished at the source."""
     d = ctx.landing_dialect(run_id)
     cur.execute(d.get_run_sql(ctx.schema), {"run_id": run_id})
-    run = one_row(cur, f"run {run_id}")
-    params = {"run_id": run_id, "chunk_no": PURGE_CHUNK, "start": run[2], "end": run[3]}
-    for stmt in purge_statements(ctx, run_id):
+    run = Run(*one_row(cur, f"run {run_id}"))
+    params = {"run_id": run_id, "chunk_no": PURGE_CHUNK, "start": run.interval_start, "end": run.interval_end}
+    for stmt in purge_statements(ctx, run_id, repair=run.repair_of is not None):
         cur.execute(stmt, params)
     deleted = max(cur.rowcount or 0, 0)
-    log.info("batch=%s run=%s chunk=0: deleted %s rows of the interval that vanished at the source",
-             ctx.spec.name, run_id, deleted)
+    log.info("batch=%s run=%s chunk=0: deleted %s rows of the %s that vanished at the source",
+             ctx.spec.name, run_id, deleted, "interval" if run.repair_of is None else "repaired keys")
     return deleted
 
 
@@ -155,11 +156,13 @@ def plan_chunk(cur: Cursor, ctx: BatchContext, chunk_no: int, rows: int) -> None
         ctx.size_plans(cur, rows)
 
 
-def purge_statements(ctx: BatchContext, run_id: int) -> list[str]:
-    """delete_insert's purge: journal, then delete, the interval's target rows that vanished at the source."""
+def purge_statements(ctx: BatchContext, run_id: int, *, repair: bool = False) -> list[str]:
+    """delete_insert's purge: journal, then delete, the interval's target rows that vanished at the source
+    (a ``repair`` run: the rows of its differing keys that the source does not have)."""
     d, landing, ic = ctx.landing_dialect(run_id), ctx.landing(run_id), ctx.spec.target.interval
-    return [d.capture_purge_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns, ic),
-            d.purge_interval_sql(ctx.target, landing, ctx.key_columns, ic)]
+    key_set = ctx.key_set(run_id) if repair else None
+    return [d.capture_purge_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns, ic, key_set),
+            d.purge_interval_sql(ctx.target, landing, ctx.key_columns, ic, key_set)]
 
 
 def _store_rejects(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, rejects: _Rejects) -> None:

@@ -22,6 +22,8 @@ from gaussdb_batch.identifiers import TableRef
 MAX_CHUNK_ROWS, MAX_LANES, MAX_RETENTION_DAYS, MAX_LEASE_SECONDS = 1_000_000, 64, 36_500, 7 * 86_400
 #: Reconciliation bounds: rows of a range compared record by record, ranges compared at once, intervals.
 MAX_LEAF_ROWS, MAX_RECONCILE_PARALLEL, MAX_LAST_INTERVALS = 100_000, 16, 1_000
+#: The most differing records one repair may re-sync (its key list travels in the source's statement).
+MAX_REPAIR_ROWS = 1_000_000
 
 
 class SpecError(ValueError):
@@ -147,7 +149,9 @@ class ReconcileSpec:
 
     ``scope`` is what to compare: the last ``last_intervals`` data intervals of the batch's own
     schedule (ending at the reconcile run's logical time), the keys ``key_lo..key_hi``, or the
-    whole table. Only ``mode: report`` exists for now (differences recorded and alerted, nothing changed).
+    whole table. ``mode: report`` records and alerts the differences and changes nothing; ``mode: repair``
+    then re-syncs the differing records from the source as a run of their own (chunked, journaled,
+    checked, undone by the rollback DAG); rows only the target has are deleted only in delete_insert mode.
     """
 
     schedule: str
@@ -160,6 +164,8 @@ class ReconcileSpec:
     leaf_rows: int = 2000
     #: Key ranges compared at once (also bounded by the batch's pool).
     parallel: int = 2
+    #: repair: a reconciliation finding more differing records than this fails instead of repairing them.
+    max_repair_rows: int = 100_000
 
 
 @dataclass(frozen=True)

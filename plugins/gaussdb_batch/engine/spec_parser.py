@@ -26,6 +26,7 @@ from gaussdb_batch.engine.spec import (
     MAX_LEAF_ROWS,
     MAX_LEASE_SECONDS,
     MAX_RECONCILE_PARALLEL,
+    MAX_REPAIR_ROWS,
     MAX_RETENTION_DAYS,
     AdaptiveSpec,
     AlertingSpec,
@@ -65,9 +66,9 @@ _REQUIRED = ("name", "source", "target", "keys", "schedule")
 
 
 _CHECK_KEYS = {"not_null", "unique", "ranges", "expectations"}
-_RECONCILE_KEYS = {"schedule", "scope", "mode", "leaf_rows", "parallel"}
-#: The reconcile modes a spec may name; ``repair`` is refused until it exists.
-RECONCILE_MODES = ("report",)
+_RECONCILE_KEYS = {"schedule", "scope", "mode", "leaf_rows", "parallel", "max_repair_rows"}
+#: The reconcile modes a spec may name.
+RECONCILE_MODES = ("report", "repair")
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -400,8 +401,9 @@ def _parse_reconcile_scope(ctx: _Ctx, value: Any, schedule: str | None) -> dict[
 
 
 def _parse_reconcile(ctx: _Ctx, data: Any, *, schedule: str | None, lanes: int,
-                     source: SourceSpec) -> ReconcileSpec | None:
-    """The ``reconcile`` section: schedule (cron), scope, mode (report), leaf_rows, parallel."""
+                     source: SourceSpec, mode: LoadMode) -> ReconcileSpec | None:
+    """The ``reconcile`` section: schedule (cron), scope, mode (report or repair), leaf_rows, parallel,
+    max_repair_rows."""
     if data is None:
         return None
     if source.kind != SourceKind.TABLE:
@@ -414,11 +416,11 @@ def _parse_reconcile(ctx: _Ctx, data: Any, *, schedule: str | None, lanes: int,
     for key in ("schedule", "scope"):
         if key not in data:
             raise ctx.fail(f"reconcile.{key}", "is required")
-    mode = data.get("mode", _RECONCILE_DEFAULTS["mode"])
-    if mode == "repair":
-        raise ctx.fail("reconcile.mode", "'repair' is not available yet: only 'report' (differences are recorded "
-                                         "and alerted, the target is not changed)")
-    _choice(ctx, "reconcile.mode", mode, RECONCILE_MODES)
+    rec_mode = data.get("mode", _RECONCILE_DEFAULTS["mode"])
+    _choice(ctx, "reconcile.mode", rec_mode, RECONCILE_MODES)
+    if rec_mode == "repair" and mode == LoadMode.APPEND:
+        raise ctx.fail("reconcile.mode", "'repair' re-syncs differing records by key, and append mode never "
+                                         "rewrites a row: use mode: report (or load in upsert / delete_insert mode)")
     parallel = ctx.integer("reconcile.parallel", data.get("parallel", _RECONCILE_DEFAULTS["parallel"]),
                            minimum=1, maximum=MAX_RECONCILE_PARALLEL)
     if parallel > lanes:
@@ -426,7 +428,10 @@ def _parse_reconcile(ctx: _Ctx, data: Any, *, schedule: str | None, lanes: int,
                                              f"take at once, got {parallel}")
     return ReconcileSpec(
         schedule=_cron(ctx, "reconcile.schedule", data["schedule"]),
-        mode=mode,
+        mode=rec_mode,
+        max_repair_rows=ctx.integer("reconcile.max_repair_rows",
+                                    data.get("max_repair_rows", _RECONCILE_DEFAULTS["max_repair_rows"]),
+                                    minimum=1, maximum=MAX_REPAIR_ROWS),
         leaf_rows=ctx.integer("reconcile.leaf_rows", data.get("leaf_rows", _RECONCILE_DEFAULTS["leaf_rows"]),
                               minimum=1, maximum=MAX_LEAF_ROWS),
         parallel=parallel,
@@ -527,7 +532,8 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
         alerting=_parse_alerting(ctx, data.get("alerting")),
         checks=_parse_checks(ctx, data.get("checks")),
         chunk_sizing=chunk_sizing,
-        reconcile=_parse_reconcile(ctx, data.get("reconcile"), schedule=schedule, lanes=lanes, source=source),
+        reconcile=_parse_reconcile(ctx, data.get("reconcile"), schedule=schedule, lanes=lanes, source=source,
+                                   mode=mode),
     )
 
 

@@ -134,13 +134,17 @@ def _lease_left(cur: Cursor, ctx: BatchContext, run_id: int) -> float:
 
 
 # --------------------------------------------------------------------------- begin
-def begin(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun:
-    """Start or resume the attempt at [start, end) as ``ctx.owner``; fail fast or wait on a live owner."""
+def begin(ctx: BatchContext, start: dt.datetime, end: dt.datetime, *, repair_of: int | None = None) -> Begun:
+    """Start or resume the attempt at [start, end) as ``ctx.owner``; fail fast or wait on a live owner.
+
+    ``repair_of``: the attempt re-syncs that reconciliation's differing records (engine/repair.py); its
+    interval is the zero-length [t, t) at the reconciliation's start, which no data interval can be.
+    """
     spec = ctx.spec
     waited_since = time.monotonic()
     pause, last_log = 1.0, 0.0
     while True:
-        outcome = ctx.tx(lambda conn: _begin_in(conn, ctx, start, end),
+        outcome = ctx.tx(lambda conn: _begin_in(conn, ctx, start, end, repair_of),
                          purpose=f"begin the run of {start.isoformat()} .. {end.isoformat()}")
         if isinstance(outcome, Begun):
             return outcome
@@ -162,7 +166,8 @@ def begin(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun:
         pause = min(pause * 2, 10.0)
 
 
-def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> Begun | tuple:
+def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.datetime,
+              repair_of: int | None = None) -> Begun | tuple:
     d, schema, spec, me = ctx.dialect, ctx.schema, ctx.spec, ctx.owner
     with conn.cursor() as cur:
         cur.execute(d.advisory_xact_lock_sql(), {"key": _interval_key(spec.name, start, end)})
@@ -181,7 +186,7 @@ def _begin_in(conn: Connection, ctx: BatchContext, start: dt.datetime, end: dt.d
             cur.execute(d.insert_run_sql(schema), {
                 "batch": spec.name, "start": start, "end": end, "attempt": attempt,
                 "status": RunStatus.EXTRACTING.value, **_owner_params(me), "target": str(ctx.target),
-                "mode": spec.mode, **_lease(ctx),
+                "mode": spec.mode, **_lease(ctx), "repair_of": repair_of,
             })
             return Begun(scalar(cur, "the new run"), attempt, resumed=False, planned=False)
         run_id, attempt, status = row[0], row[1], RunStatus(row[2])

@@ -137,25 +137,33 @@ class ExtractOperator(BatchOperator):
     """Land the run's data interval in the target database and plan its chunks; returns the run id.
 
     ``interval`` (templated; e.g. the XCom of an adaptive sensor) is a mapping with ISO
-    ``start`` and ``end`` and wins over params and the run's data interval.
+    ``start`` and ``end`` and wins over params and the run's data interval. ``repair`` (templated;
+    the XCom of a ReconcileOperator in repair mode) makes the run a repair of that reconciliation's
+    differing records instead (engine.repair); with no difference to repair the task is skipped,
+    and so are the load, check and finalize after it.
 
     :param spec: the batch's validated spec (``engine.spec.load_spec``); every task of a batch gets the same one
     :param interval: the interval to load, ``{"start": ISO, "end": ISO}`` (templated); None (the default)
         takes the DAG run's params or its data interval
+    :param repair: a reconciliation's result, ``{"recon_id": N, "differences": M, ...}`` (templated); None (the
+        default) loads an interval
     """
 
-    template_fields = ("interval",)
+    template_fields = ("interval", "repair")
     ui_color = "#d7ecff"
 
-    def __init__(self, *, interval: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *, interval: Any = None, repair: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.interval = interval
+        self.repair = repair
 
     @fail_fast
     def execute(self, context: Any) -> int:
         from gaussdb_batch.engine import preflight
         from gaussdb_batch.engine.extract import extract
 
+        if self.repair is not None:
+            return self._extract_repair(context)
         if self.interval:
             start = _as_datetime(self.interval["start"], "interval.start")
             end = _as_datetime(self.interval["end"], "interval.end")
@@ -172,6 +180,27 @@ class ExtractOperator(BatchOperator):
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
             "attempt": result.attempt, "seconds": round(result.seconds, 3),
         }
+        context["ti"].xcom_push(key="extract", value=self._result)
+        return result.run_id
+
+    def _extract_repair(self, context: Any) -> int:
+        from gaussdb_batch.engine import preflight
+        from gaussdb_batch.engine.repair import extract_repair
+
+        found = self.repair if isinstance(self.repair, dict) else {}
+        if "recon_id" not in found:
+            raise AirflowFailException(f"repair needs a reconciliation's result with a recon_id, got {self.repair!r}")
+        if not int(found.get("differences") or 0):
+            raise AirflowSkipException(f"reconciliation {found['recon_id']} found no differing record: nothing to "
+                                       "repair")
+        preflight.require(self.batch)
+        result = extract_repair(self.batch, int(found["recon_id"]))
+        context["ti"].xcom_push(key="batch_run", value={
+            "run_id": result.run_id, "repair_of": int(found["recon_id"]), "attempt": result.attempt,
+            "control_schema": self.spec.control_schema,
+        })
+        self._result = {"rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
+                        "attempt": result.attempt, "seconds": round(result.seconds, 3)}
         context["ti"].xcom_push(key="extract", value=self._result)
         return result.run_id
 

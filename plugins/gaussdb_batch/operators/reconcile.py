@@ -1,10 +1,11 @@
-"""The scheduled reconciliation's operator: the live source against the target, in report mode.
+"""The scheduled reconciliation's operator: the live source against the target.
 
 The scope comes from the spec's ``reconcile`` section and the run's logical time: the last N data
 intervals of the batch's own schedule that ended by then, a key range, or the whole table. The
 engine (engine.reconciliation) compares and records; this task logs the summary, pushes the
 counts as its XCom, emits the metrics and alerts the ``on_failure`` targets when rows differ.
-Report mode is not a failure: a reconciliation that finds differences succeeds, with a warning.
+Finding differences is not a failure: the task succeeds, with a warning. In repair mode the batch's own
+extract, load, check and finalize follow it (dag_factory.add_reconcile_tasks), fed its XCom.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class ReconcileOperator(BatchOperator):
         rec = _section(self.spec)
         scope = reconcile_scope(self.spec, _logical_time(context))
         try:
-            result = reconcile(self.batch, scope, leaf_rows=rec.leaf_rows, parallel=rec.parallel)
+            result = reconcile(self.batch, scope, leaf_rows=rec.leaf_rows, parallel=rec.parallel, mode=rec.mode)
         except ReconcileScopeError as exc:
             raise AirflowFailException(f"batch {self.spec.name!r}: {exc} (permanent error: not retried)") from exc
         counts = {kind.value: int(result.differences.get(kind, 0)) for kind in DiffKind}
@@ -109,8 +110,9 @@ class ReconcileOperator(BatchOperator):
                    f"{result.ranges_compared} key ranges compared in {result.seconds:.1f}s, "
                    + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
         if total:
-            self.log.warning("%s: %d rows differ (report mode: the target is unchanged; the records are on the "
-                             "Batches page)", summary, total)
+            then = ("repair mode: the extract after this task re-syncs them from the source" if rec.mode == "repair"
+                    else "report mode: the target is unchanged")
+            self.log.warning("%s: %d rows differ (%s; the records are on the Batches page)", summary, total, then)
             from gaussdb_batch.alerting import reconcile_notifier
 
             reconcile_notifier(self.spec.alerting, batch=self.spec.name)(

@@ -272,6 +272,15 @@ def test_reconcile_section_parses_with_defaults():
     assert keys is not None and (keys.scope, keys.key_lo, keys.key_hi, keys.leaf_rows) == ("keys", "10", "20", 50)
     table = parse_spec(with_("reconcile", {**RECONCILE, "scope": "table", "mode": "report"})).reconcile
     assert table is not None and table.scope == ReconcileScopeKind.TABLE and table.last_intervals is None
+    repair = parse_spec(with_("reconcile", {**RECONCILE, "mode": "repair", "max_repair_rows": 500})).reconcile
+    assert repair is not None and (repair.mode, repair.max_repair_rows) == ("repair", 500)
+    assert r.max_repair_rows == 100_000
+
+
+def test_repair_is_refused_for_append_mode():
+    with pytest.raises(SpecError, match="reconcile.mode: 'repair' re-syncs differing records by key, and append"):
+        parse_spec({**GOOD, "mode": "append", "reconcile": {**RECONCILE, "mode": "repair"}})
+    assert parse_spec({**GOOD, "mode": "append", "reconcile": RECONCILE}).reconcile is not None
 
 
 @pytest.mark.parametrize(
@@ -281,8 +290,9 @@ def test_reconcile_section_parses_with_defaults():
         ({"scope": "table"}, "reconcile.schedule: is required"),
         ({"schedule": "30 3 * * *"}, "reconcile.scope: is required"),
         ({**RECONCILE, "schedule": "every night"}, "reconcile.schedule: 'every night' is not a valid cron"),
-        ({**RECONCILE, "mode": "repair"}, "reconcile.mode: 'repair' is not available yet"),
-        ({**RECONCILE, "mode": "fix"}, "reconcile.mode: must be one of report"),
+        ({**RECONCILE, "mode": "fix"}, "reconcile.mode: must be one of report, repair"),
+        ({**RECONCILE, "mode": "repair", "max_repair_rows": 0}, "reconcile.max_repair_rows: must be >= 1"),
+        ({**RECONCILE, "max_repair_rows": 10**9}, "reconcile.max_repair_rows: must be <="),
         ({**RECONCILE, "scope": "everything"}, "reconcile.scope: must be one of"),
         ({**RECONCILE, "scope": {"last_intervals": 0}}, "reconcile.scope.last_intervals: must be >= 1"),
         ({**RECONCILE, "scope": {"keys": [1]}}, "reconcile.scope.keys: must be [lo, hi]"),
@@ -318,7 +328,7 @@ def test_reconcile_errors_name_file_and_line(tmp_path):
     path = tmp_path / "orders.yaml"
     path.write_text("name: orders\nschedule: '0 0 * * *'\nsource: {conn_id: s, table: a.b, interval_column: t}\n"
                     "target: {conn_id: d, table: c.d}\nkeys: [id]\nreconcile:\n  schedule: '@daily'\n"
-                    "  scope: table\n  mode: repair\n")
+                    "  scope: table\n  mode: mend\n")
     with pytest.raises(SpecError) as err:
         load_spec(path)
     assert err.value.line == 9 and err.value.field == "reconcile.mode" and str(path) in str(err.value)

@@ -60,8 +60,8 @@ def test_the_operator_reports_counts_alerts_and_succeeds(monkeypatch):
 
     calls: dict = {}
 
-    def reconcile(ctx, scope, *, leaf_rows, parallel):
-        calls.update(scope=scope, leaf_rows=leaf_rows, parallel=parallel)
+    def reconcile(ctx, scope, *, leaf_rows, parallel, mode):
+        calls.update(scope=scope, leaf_rows=leaf_rows, parallel=parallel, mode=mode)
         return types.SimpleNamespace(recon_id=7, scope=scope, source_rows=100, target_rows=99, ranges_compared=12,
                                      differences={DiffKind.MISSING: 2, DiffKind.CHANGED: 1}, records=[],
                                      bytes_fetched=10, seconds=1.25)
@@ -81,7 +81,7 @@ def test_the_operator_reports_counts_alerts_and_succeeds(monkeypatch):
     op = ReconcileOperator(task_id="reconcile", spec=spec)
     xcom = op.execute({"logical_date": at(2024, 3, 10, 3, 30)})
     assert calls["scope"] == Scope("intervals", at(2024, 3, 8), at(2024, 3, 10), None, None)
-    assert (calls["leaf_rows"], calls["parallel"]) == (2000, 1)
+    assert (calls["leaf_rows"], calls["parallel"], calls["mode"]) == (2000, 1, "report")
     assert xcom["recon_id"] == 7 and xcom["differences"] == 3
     assert (xcom["missing_in_target"], xcom["extra_in_target"], xcom["changed"]) == (2, 0, 1)
     assert emitted == [(("items", {"missing_in_target": 2, "extra_in_target": 0, "changed": 1}),
