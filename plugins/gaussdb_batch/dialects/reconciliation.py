@@ -196,7 +196,7 @@ class ReconciliationSQL(DialectCore):
     def recon_latest_sql(self, schema: str) -> str:
         return (f"SELECT recon_id, batch, scope_kind, scope_start, scope_end, key_lo, key_hi, mode, started_at,"
                 " finished_at, source_rows, target_rows, ranges_compared, missing, extra, changed, bytes_fetched,"
-                f" status FROM {_q(schema)}.reconciliations WHERE batch = %(batch)s"
+                f" status, repair_run_id FROM {_q(schema)}.reconciliations WHERE batch = %(batch)s"
                 " ORDER BY recon_id DESC LIMIT 1")
 
     def recon_records_sql(self, schema: str) -> str:

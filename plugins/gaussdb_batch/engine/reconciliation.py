@@ -589,7 +589,7 @@ def _purge(ctx: BatchContext) -> None:
 
 _LATEST_FIELDS = ("recon_id", "batch", "scope_kind", "scope_start", "scope_end", "key_lo", "key_hi", "mode",
                   "started_at", "finished_at", "source_rows", "target_rows", "ranges_compared", "missing", "extra",
-                  "changed", "bytes_fetched", "status")
+                  "changed", "bytes_fetched", "status", "repair_run_id")
 
 
 def _has_tables(ctx: BatchContext) -> bool:

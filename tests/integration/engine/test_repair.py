@@ -55,7 +55,7 @@ def test_repair_resyncs_each_difference_and_compensation_undoes_it(
     # the changed and missing records were written; the interval of the data is not the repair's
     assert run.rows_loaded == len(EXPECTED[DiffKind.MISSING]) + len(EXPECTED[DiffKind.CHANGED])
     latest = latest_reconciliation(ctx)
-    assert latest is not None and latest["recon_id"] == found.recon_id
+    assert latest is not None and (latest["recon_id"], latest["repair_run_id"]) == (found.recon_id, run_id)
     again = reconcile(ctx, SCOPES["table"], leaf_rows=100)
     if mode == "delete_insert":
         # delete_insert owns what it loads: the rows the source does not have are gone too
