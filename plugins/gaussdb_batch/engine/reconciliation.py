@@ -506,6 +506,8 @@ def _jsonable(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, decimal.Decimal):
         return str(v)
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return "\\x" + bytes(v).hex()  # bytea's hex input form: a repair casts it back to the key
     return str(v)
 
 

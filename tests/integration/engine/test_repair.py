@@ -128,3 +128,29 @@ def test_what_cannot_be_repaired_is_refused_with_a_reason(make_ctx, orders, sour
         extract_repair(small, found.recon_id)
     with pytest.raises(PermanentBatchError, match="repair needs reconcile.mode: repair"):
         extract_repair(make_ctx(reconcile={**REPAIR, "mode": "report"}), found.recon_id)
+
+
+@pytest.mark.parametrize("key_ddl,keys,rows", [
+    ("k bytea PRIMARY KEY", ["k"], [(b"\x00\x01", ), (b"'%\\", ), (b"\xff" * 9, )]),
+    ("d date, s varchar(20), PRIMARY KEY (d, s)", ["d", "s"],
+     [("2024-01-02", "a"), ("2024-01-02", "b'c"), ("2024-01-03", "a")]),
+], ids=["bytea", "date+text"])
+def test_keys_of_other_types_are_repaired(key_ddl, keys, rows, make_ctx, schemas, source_dsn, target_dsn,
+                                          dialect_name):
+    table = f'"{schemas["data"]}".keyed'
+    cols = ", ".join(keys)
+    for dsn in (source_dsn, target_dsn):
+        with psycopg2.connect(dsn) as c, c.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} ({key_ddl}, v integer, day date NOT NULL DEFAULT DATE '2024-01-02')")
+            marks = ", ".join(["%s"] * len(keys))
+            cur.executemany(f"INSERT INTO {table} ({cols}, v) VALUES ({marks}, 1)",
+                            [(*(psycopg2.Binary(v) if isinstance(v, bytes) else v for v in r),) for r in rows])
+    with psycopg2.connect(target_dsn) as c, c.cursor() as cur:
+        cur.execute(f"UPDATE {table} SET v = v + 1")
+    ctx = make_ctx(mode="upsert", keys=keys, reconcile=REPAIR,
+                   source={"table": f"{schemas['data']}.keyed", "interval_column": "day"},
+                   target={"table": f"{schemas['data']}.keyed", "interval_column": "day"})
+    found = reconcile(ctx, SCOPES["table"], leaf_rows=2)
+    assert found.differences[DiffKind.CHANGED] == len(rows)
+    _repair(ctx, found.recon_id)
+    assert fingerprint(target_dsn, table) == fingerprint(source_dsn, table)
