@@ -104,15 +104,10 @@ class ReconciliationSQL(DialectCore):
                 preds.append(f"({row}) {op} ({vals})" if n > 1 else f"{row} {op} {vals}")
         return " AND ".join(preds)
 
-    def recon_range_digest_sql(self, table: TableRef, cols: Sequence[Column], keys: Sequence[Column], where: str,
-                               cast: Sequence[str] = ()) -> str:
-        """Count and an order-free digest of a range's rows: two sums of 60 bits of each row's md5."""
-        md5 = self.recon_row_md5(cols, "s", cast)
-        return f"SELECT count(*), {self._recon_sums()} FROM (SELECT {md5} AS m FROM {table.sql} s WHERE {where}) d"
-
     @staticmethod
     def _recon_sums() -> str:
-        return ", ".join(f"coalesce(sum(CAST(CAST(CAST(concat('x', substr(m, {a}, 15)) AS bit(60)) AS bigint)"
+        """An order-free digest of the rows' md5s ``d.m``: two sums of 60 of their bits."""
+        return ", ".join(f"coalesce(sum(CAST(CAST(CAST(concat('x', substr(d.m, {a}, 15)) AS bit(60)) AS bigint)"
                          f" AS numeric)), 0)" for a in (1, 16))
 
     def recon_bucket_arith(self, keys: Sequence[Column], alias: str, cast: Sequence[str] = ()) -> str:
@@ -144,16 +139,26 @@ class ReconciliationSQL(DialectCore):
         return search(0, points)
 
     def recon_bucket_digest_sql(self, table: TableRef, cols: Sequence[Column], keys: Sequence[Column], where: str,
-                                bucket: str, cast: Sequence[str] = (), *, first_key_bounds: bool = False) -> str:
-        """Per non-empty bucket of a range (``bucket``: recon_bucket_arith / recon_bucket_case, or ``0``): the
-        bucket, count and the two sums of its rows; with ``first_key_bounds`` also min and max of the first key.
-        One read of the range for the figures of all its sub-ranges."""
+                                bucket: str, buckets: int, cast: Sequence[str] = (), *,
+                                first_key_bounds: bool = False) -> str:
+        """Per non-empty bucket of a range (``bucket``: recon_bucket_arith / recon_bucket_case, numbered 0 ..
+        ``buckets`` - 1): the bucket, count and the two sums of its rows; with ``first_key_bounds`` also min and
+        max of the first key. One read of the range for the figures of all its sub-ranges.
+
+        The rows are grouped through a join with ``generate_series`` of the bucket numbers: the planner then
+        knows there are ``buckets`` groups (it counts a bucket expression as distinct as its key and would
+        sort every row) and aggregates them in a hash, in parallel workers where it runs them. One bucket:
+        the range's own figures, one row even when it is empty."""
         md5 = self.recon_row_md5(cols, "s", cast)
         k = self._recon_key(keys[0], "s", cast)
-        inner = f"{bucket} AS b, {md5} AS m" + (f", {k} AS k0" if first_key_bounds else "")
-        extra = ", min(k0), max(k0)" if first_key_bounds else ""
-        return (f"SELECT b, count(*), {self._recon_sums()}{extra} FROM (SELECT {inner} FROM {table.sql} s"
-                f" WHERE {where}) d GROUP BY b")
+        extra = ", min(d.k0), max(d.k0)" if first_key_bounds else ""
+        k0 = f", {k} AS k0" if first_key_bounds else ""
+        if buckets <= 1:
+            return f"SELECT 0, count(*), {self._recon_sums()}{extra} FROM (SELECT {md5} AS m{k0} FROM {table.sql} s" \
+                   f" WHERE {where}) d"
+        return (f"SELECT g.b, count(*), {self._recon_sums()}{extra} FROM generate_series(0, {int(buckets) - 1}) g (b)"
+                f" JOIN (SELECT {bucket} AS b, {md5} AS m{k0} FROM {table.sql} s WHERE {where}) d ON d.b = g.b"
+                " GROUP BY g.b")
 
     def recon_key_bounds_sql(self, table: TableRef, keys: Sequence[Column], where: str,
                              cast: Sequence[str] = ()) -> str:

@@ -363,11 +363,14 @@ class _Walker:
         else:
             bucket = "0"
         sql = p.dialect.recon_bucket_digest_sql(side.table, p.cols, p.keys, p.where(side, sp.todo.lo, sp.todo.hi),
-                                                bucket, side.cast, first_key_bounds=self.first_integer)
+                                                bucket, len(sp.edges) - 1, side.cast,
+                                                first_key_bounds=self.first_integer)
         rows = self._fetch(source, sql, p.range_params(sp.todo.lo, sp.todo.hi, **sp.params),
                            "digest a key range's sub-ranges")
         out: dict[int, _Bucket] = {}
         for row in rows:
+            if not row[1]:
+                continue  # the figures of an empty range (one bucket)
             lo_k, hi_k = (row[4], row[5]) if self.first_integer else (None, None)
             out[int(row[0])] = (int(row[1]), int(row[2]), int(row[3]), lo_k, hi_k)
         return out

@@ -392,3 +392,44 @@ def test_the_case_bucket_counts_the_split_points_at_or_below_a_key(target_dsn, d
                 assert cur.fetchone()[0] == sum(1 for p in points[:m] if p <= (r, i)), (m, r, i)
         finally:
             conn.close()
+
+
+def test_a_ranges_bucket_figures_are_its_sub_ranges_own(schemas, target_dsn, dialect_name, opengauss_semantics):
+    """One read of a range (recon_bucket_digest_sql, grouped through generate_series) gives each sub-range
+    the count, sums and first-key bounds a read of that sub-range alone gives; empty ones are left out."""
+    from gaussdb_batch.dialects import Column, get_dialect
+    from gaussdb_batch.identifiers import TableRef
+
+    d = get_dialect(dialect_name)
+    table = TableRef(schemas["data"], "b")
+    _sql(target_dsn, f"CREATE TABLE {table.sql} (ok bigint, ln integer, v text, PRIMARY KEY (ok, ln))",
+         f"INSERT INTO {table.sql} SELECT 10 * (k / 3) + 5, k % 3, md5(CAST(k AS text)) FROM generate_series(0, 899) k"
+         " WHERE k / 3 NOT BETWEEN 100 AND 160")
+    cols = [Column("ok", "bigint", False), Column("ln", "integer", False), Column("v", "text", True)]
+    keys = cols[:2]
+    lo, hi, n = 5, 2995, 9
+    span = hi - lo + 1
+    edges = [None, *[(lo + (b * span + n - 1) // n,) for b in range(1, n)], None]
+
+    def where(a, b):
+        return d.recon_where(keys, "s", (), interval_column=None, key_bounds=False, lo=len(a or ()), hi=len(b or ()))
+
+    def bound_params(a, b):
+        return {**{f"lo_{i}": v for i, v in enumerate(a or ())}, **{f"hi_{i}": v for i, v in enumerate(b or ())}}
+
+    conn, cur = _session(target_dsn, dialect_name, opengauss_semantics)
+    try:
+        cur.execute(d.recon_bucket_digest_sql(table, cols, keys, where(None, None), d.recon_bucket_arith(keys, "s"),
+                                              n, first_key_bounds=True), {"b_lo": lo, "b_span": span, "b_n": n})
+        together = {r[0]: tuple(r[1:]) for r in cur.fetchall()}
+        alone = {}
+        for b in range(n):
+            cur.execute(d.recon_bucket_digest_sql(table, cols, keys, where(edges[b], edges[b + 1]), "0", 1,
+                                                  first_key_bounds=True), bound_params(edges[b], edges[b + 1]))
+            row = cur.fetchone()
+            if row[1]:
+                alone[b] = tuple(row[1:])
+        assert together == alone and len(alone) < n  # rows 300..480 left a sub-range empty
+        assert sum(v[0] for v in together.values()) == 900 - 61 * 3
+    finally:
+        conn.close()
