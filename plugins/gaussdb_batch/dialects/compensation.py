@@ -1,7 +1,9 @@
 """SQL of compensation, as Dialect methods: undo a run chunk by chunk from its journal.
 
 Compensating deletes what a chunk wrote and puts back the before-images it journaled, then
-forgets that chunk's journal so compensating again is a no-op.
+forgets that chunk's journal so compensating again is a no-op. What a chunk wrote is its
+journaled keys, and, unless its journal is exact (marked 'E': upserts that went through the
+change capture), its landed keys too.
 Identifiers are validated and quoted; values are always bound.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gaussdb_batch.dialects.core import UNDO_CHUNK, UNDO_OP, UNDO_RUN, Column, DialectCore
+from gaussdb_batch.dialects.writes import OP_EXACT, OP_UPDATED
 from gaussdb_batch.identifiers import TableRef
 from gaussdb_batch.identifiers import quote_ident as _q
 
@@ -27,7 +30,8 @@ class CompensationSQL(DialectCore):
 
     def compensate_delete_landed_sql(self, schema: str, target: TableRef, landing: TableRef,
                                      keys: Sequence[Column]) -> str:
-        """Remove the rows a loaded chunk wrote: its landed keys, rejected rows excluded; params: lo, hi."""
+        """Remove the rows a loaded chunk without an exact journal wrote: its landed keys, rejected rows
+        excluded; params: lo, hi."""
         return (
             f"DELETE FROM {target.sql} t WHERE EXISTS (SELECT 1 FROM {landing.sql} s WHERE {self._range_pred()}"
             f" AND {self.key_match(keys, 't', 's', cast_right=True)} AND {self._not_rejected(schema)})"
@@ -47,13 +51,14 @@ class CompensationSQL(DialectCore):
         return (
             f"INSERT INTO {target.sql} ({names}) SELECT {ucols} FROM {undo.sql} u"
             f" WHERE u.{_q(UNDO_RUN)} = %(run_id)s AND u.{_q(UNDO_CHUNK)} = %(chunk_no)s"
-            f" AND u.{_q(UNDO_OP)} = 'U'"
+            f" AND u.{_q(UNDO_OP)} = '{OP_UPDATED}'"
         )
 
     def undo_chunks_sql(self, undo: TableRef) -> str:
+        """The run's journaled chunks, each with 1 when its journal is exact (marked 'E'), else 0."""
         return (
-            f"SELECT DISTINCT {_q(UNDO_CHUNK)} FROM {undo.sql} WHERE {_q(UNDO_RUN)} = %(run_id)s"
-            f" ORDER BY {_q(UNDO_CHUNK)}"
+            f"SELECT {_q(UNDO_CHUNK)}, max(CASE WHEN {_q(UNDO_OP)} = '{OP_EXACT}' THEN 1 ELSE 0 END)"
+            f" FROM {undo.sql} WHERE {_q(UNDO_RUN)} = %(run_id)s GROUP BY {_q(UNDO_CHUNK)} ORDER BY {_q(UNDO_CHUNK)}"
         )
 
     def purge_undo_sql(self, undo: TableRef) -> str:

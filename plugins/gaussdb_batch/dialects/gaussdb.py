@@ -3,7 +3,8 @@
 No ``INSERT ... ON CONFLICT`` (centralized GaussDB and openGauss lack it): upserts are
 ``MERGE INTO`` with at most one MATCHED and one NOT MATCHED branch, no branch
 conditions, key columns never in SET, and a source whose keys are unique (the planner
-rejects duplicate keys of an interval before any chunk loads). ``ON DUPLICATE KEY
+rejects duplicate keys of an interval before any chunk loads) and that leaves out the
+rows the target already holds identical (``changes_only``). ``ON DUPLICATE KEY
 UPDATE`` is available as an option for servers where MERGE is unwanted. Distributed
 targets get ``DISTRIBUTE BY HASH`` on their landing tables so a chunk's merge stays on
 its data nodes.
@@ -83,6 +84,14 @@ class GaussDBDialect(Dialect):
             return ""
         return " DISTRIBUTE BY HASH (" + ", ".join(quote_ident(c) for c in self.distribute_by) + ")"
 
+    def set_columns(self, cols: Sequence[Column], keys: Sequence[Column]) -> list[Column]:
+        """What the upsert assigns: never a key nor the distribution key (GaussDB forbids updating it), and
+        with ON DUPLICATE KEY UPDATE no column of any unique index either (outside B mode)."""
+        frozen = {k.name for k in keys} | set(self.distribute_by)
+        if self.caps.upsert_style == "on_duplicate_key":
+            frozen |= set(self.unique_columns)
+        return [c for c in cols if c.name not in frozen]
+
     def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
                    keys: Sequence[Column]) -> str:
         if self.caps.upsert_style == "on_duplicate_key":
@@ -91,26 +100,29 @@ class GaussDBDialect(Dialect):
 
     def merge_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
                   keys: Sequence[Column]) -> str:
-        key_names = {k.name for k in keys}
+        """MERGE of the landed rows the target does not hold already, identical (``changes_only``): an
+        identical row is neither rewritten nor journaled. openGauss takes a WHERE on the UPDATE action
+        and PostgreSQL 15 an AND on WHEN MATCHED, so the common subset filters the source instead."""
         # The distribution key is never updated (GaussDB forbids it); it must be part of the key.
-        frozen = key_names | set(self.distribute_by)
         on = " AND ".join(f"t.{k.q} = s.{k.q}" for k in keys)
-        sets = ", ".join(f"{c.q} = s.{c.q}" for c in cols if c.name not in frozen)
+        sets = ", ".join(f"{c.q} = s.{c.q}" for c in self.set_columns(cols, keys))
         names = ", ".join(c.q for c in cols)
         values = ", ".join(f"s.{c.q}" for c in cols)
         matched = f" WHEN MATCHED THEN UPDATE SET {sets}" if sets else ""
+        source = self.staged_select(landing, cols, self.changes_only(target, cols, keys))
         return (
-            f"MERGE INTO {target.sql} t USING ({self.staged_select(landing, cols)}) s ON ({on})"
+            f"MERGE INTO {target.sql} t USING ({source}) s ON ({on})"
             f"{matched} WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
         )
 
     def on_duplicate_key_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
                              keys: Sequence[Column]) -> str:
-        """openGauss's ``ON DUPLICATE KEY UPDATE`` (no RETURNING, no WITH). Outside B mode no column
-        of any primary key or unique index may be in SET: the batch keys, the distribution key and
-        every column of the target's unique indexes stay out."""
-        key_names = {k.name for k in keys} | set(self.distribute_by) | set(self.unique_columns)
+        """openGauss's ``ON DUPLICATE KEY UPDATE`` (no RETURNING, no WITH) of the landed rows the target
+        does not hold already, identical. Outside B mode no column of any primary key or unique index
+        may be in SET: the batch keys, the distribution key and every column of the target's unique
+        indexes stay out."""
         names = ", ".join(c.q for c in cols)
-        sets = ", ".join(f"{c.q} = EXCLUDED.{c.q}" for c in cols if c.name not in key_names)
+        sets = ", ".join(f"{c.q} = EXCLUDED.{c.q}" for c in self.set_columns(cols, keys))
         tail = f" ON DUPLICATE KEY UPDATE {sets}" if sets else " ON DUPLICATE KEY UPDATE NOTHING"
-        return f"INSERT INTO {target.sql} ({names}) {self.staged_select(landing, cols)}{tail}"
+        source = self.staged_select(landing, cols, self.changes_only(target, cols, keys))
+        return f"INSERT INTO {target.sql} ({names}) {source}{tail}"

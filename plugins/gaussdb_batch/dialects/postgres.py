@@ -22,17 +22,34 @@ class PostgresDialect(Dialect):
         # table's); compiling costs more than the chunk itself. GaussDB has no jit setting.
         return super().chunk_plan_settings_sql(pinned) + ", set_config('jit', 'off', true)"
 
+    def same_row_expr(self, cols: Sequence[Column], stored: str, new: str, *, from_landing: bool) -> str:
+        """As the base dialect, by byte image (``record_image_eq``, the ``*=`` of records): 1.0 vs 1.00, -0 vs 0 or a json without an equality
+        operator compare exactly, in one call per row. Landed strings are cast to their column's type
+        (``*=`` compares equal types only); an over-long one the cast cuts short still fails the upsert."""
+        if not cols:
+            return "TRUE"
+
+        def value(c: Column) -> str:
+            if not from_landing:
+                return f"{new}.{c.q}"
+            if c.is_string and not self.typed_landing:
+                return f"CAST({new}.{c.q} AS {c.type_sql})"
+            return self.cast_expr(c, new)
+
+        left = ", ".join(f"{stored}.{c.q}" for c in cols)
+        # The function, not the operator: ROW(..) *= ROW(..) would compare column by column with *=.
+        return f"record_image_eq(ROW({left}), ROW({', '.join(value(c) for c in cols)}))"
+
     def upsert_sql(self, target: TableRef, landing: TableRef, cols: Sequence[Column],
                    keys: Sequence[Column]) -> str:
         names = ", ".join(c.q for c in cols)
-        key_names = {k.name for k in keys}
         conflict = ", ".join(k.q for k in keys)
-        sets = ", ".join(f"{c.q} = EXCLUDED.{c.q}" for c in cols if c.name not in key_names)
-        # A row already identical to the landed one (byte for byte: record image equality, so
-        # 1.0 vs 1.00 or json without an equality operator still compare exactly) is not
-        # rewritten: no new row version, no index entries, no WAL for it. Its before-image is
-        # journaled all the same, so compensation stays exact.
-        action = f"DO UPDATE SET {sets} WHERE NOT ({TARGET_ALIAS} *= EXCLUDED)" if sets else "DO NOTHING"
+        assigned = self.set_columns(cols, keys)
+        sets = ", ".join(f"{c.q} = EXCLUDED.{c.q}" for c in assigned)
+        # A row already identical to the landed one is not rewritten (no new row version, no index
+        # entries, no WAL for it) and, by the same test, not journaled (capture_changes_sql).
+        same = self.same_row_expr(assigned, TARGET_ALIAS, "EXCLUDED", from_landing=False)
+        action = f"DO UPDATE SET {sets} WHERE NOT {same}" if sets else "DO NOTHING"
         return (
             f"INSERT INTO {target.sql} AS {TARGET_ALIAS} ({names}) {self.staged_select(landing, cols)} "
             f"ON CONFLICT ({conflict}) {action}"

@@ -1,9 +1,13 @@
 """Compensate and finalize: end a run, either undone exactly or done and tidied.
 
 Compensation undoes the run chunk by chunk, one transaction each: delete every row the
-chunk overwrote (its journal) or wrote (its landed keys, rejected rows excluded), then put
-back the before-images of the overwritten rows. The journal holds only rows that existed
-before the run: inserted keys are read from the landing, which lives as long as the journal.
+chunk changed or inserted (its journal's keys) and, for a chunk whose journal is not exact,
+every row it wrote (its landed keys, rejected rows excluded), then put back the before-images
+of the changed rows. An upsert that went through the change capture journals exactly: the
+keys it inserted ('I'), the rows it changed ('U'), nothing for the rows it left identical,
+and marks the chunk exact ('E'). A chunk written by plain INSERTs alone, and the
+delete_insert and append modes, journal only rows that existed: their inserted keys are read
+from the landing, which lives as long as the journal.
 Each chunk is marked COMPENSATED and its journal deleted in the same transaction, so
 compensating twice is harmless and a crash mid-way resumes where it stopped.
 """
@@ -53,8 +57,8 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
     if not state.compensating(ctx, run_id, manual=manual):
         return CompensationResult(run_id, 0, 0, 0, not_owned=True)
 
-    journaled = [r[0] for r in ctx.all(d.undo_chunks_sql(ctx.undo), {"run_id": run_id},
-                                       purpose=f"list the undo journal of run {run_id}")]
+    journaled = {r[0]: bool(r[1]) for r in ctx.all(d.undo_chunks_sql(ctx.undo), {"run_id": run_id},
+                                                   purpose=f"list the undo journal of run {run_id}")}
     has_landing = ctx.landing_layout(run_id) is not None
     landed: dict[int, tuple[int, int]] = {}
     if has_landing:
@@ -73,7 +77,7 @@ def compensate_run(ctx: BatchContext, run_id: int, *, reason: str = "", manual: 
                 state.compensate_chunk(cur, ctx, run_id, no)
                 cur.execute(d.compensate_delete_sql(ctx.target, ctx.undo, ctx.key_columns), params)
                 n_del = max(cur.rowcount or 0, 0)
-                if no in landed:
+                if no in landed and not journaled.get(no, False):  # an exact journal names every key it wrote
                     cur.execute(ld.compensate_delete_landed_sql(ctx.schema, ctx.target, ctx.landing(run_id),
                                                                 ctx.key_columns), params)
                     n_del += max(cur.rowcount or 0, 0)

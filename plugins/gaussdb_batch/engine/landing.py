@@ -57,6 +57,7 @@ def _journal_landed_keys(cur: Cursor, ctx: BatchContext, run_id: int) -> None:
     if cur.rowcount and cur.rowcount > 0:
         log.info("batch=%s run=%s: journaled %s keys loaded from the landing being replaced",
                  ctx.spec.name, run_id, cur.rowcount)
+    cur.execute(d.forget_exact_marks_sql(ctx.undo, ctx.key_columns), {"run_id": run_id})  # now all exact
 
 
 def _source_select(ctx: BatchContext, *, bind: bool, start: dt.datetime, end: dt.datetime,

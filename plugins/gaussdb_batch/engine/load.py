@@ -1,8 +1,9 @@
 """Load: a lane claims pending chunks one at a time and writes each in ONE transaction.
 
 Per chunk: claim it (``FOR UPDATE SKIP LOCKED``: one indexed row lock, other lanes skip
-it), journal the before-images of the rows it overwrites (keys it inserts are in the landing), write it through the dialect's upsert
-(a plain INSERT, without the capture, while the lane keeps finding only new keys),
+it), journal exactly what it changes (the before-images of rows that differ, the keys it
+inserts; rows already identical are neither journaled nor rewritten), write it through the
+dialect's upsert (a plain INSERT, without the capture, while the lane keeps finding only new keys),
 mark it DONE with its counts, commit. A lane killed at any instant leaves its chunk
 PENDING (the transaction rolls back) and the next claim takes it again: no row lost,
 none duplicated, finished chunks never redone. Every chunk transaction starts with the
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 from gaussdb_batch import metrics
 from gaussdb_batch.dialects.gaussdb import INVALID_REGULAR_EXPRESSION, NUMBER_CHECK
+from gaussdb_batch.dialects.writes import OP_INSERTED
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.choices import LoadMode, RejectStage
 from gaussdb_batch.engine.context import BatchContext, log
@@ -58,23 +60,71 @@ class LaneResult:
 
 
 class _Rejects:
-    """Rows isolated by bisection in one chunk transaction."""
+    """What one chunk transaction's writes found: rows isolated by bisection, how its keys stood."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, str, str]] = []  # (seq, sqlstate, message)
-        #: Rows of the chunk that existed in the target before it wrote (their before-images).
+        #: Rows of the chunk whose key existed in the target before it wrote (changed or identical).
         self.existed = 0
+        #: A range of the chunk was journaled by the change capture: the chunk's journal is exact.
+        self.exact = False
+        #: Ranges written by a plain INSERT without a capture (every row of each one inserted).
+        self.plain: list[tuple[int, int]] = []
 
 
 def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
-                 rejects: _Rejects, *, reload: bool = False, plain_insert: bool = True) -> int:
+                 rejects: _Rejects, *, reload: bool = False) -> int:
+    """Write the chunk's seqs [lo, hi] and journal exactly what they change; returns rows written.
+
+    Upserts journal by change (``capture_changes_sql``): the before-image of a row that differs, the
+    key of a row that is new, nothing for a row already identical, which the upsert leaves alone
+    too. Such a chunk is marked exact ('E'): compensation deletes its journaled keys only. A chunk
+    written by plain INSERTs alone journals nothing and stays unmarked: compensation deletes its
+    landed keys, as for delete_insert and append, which journal every existing row. A reload (the
+    check's repair) of an exact chunk journals the changes since its first load
+    (``capture_identical_before_sql``: a row it left identical has its landed image as pre-run
+    state); of an unmarked one, the rows earlier loads rejected.
+    """
+    d = ctx.landing_dialect(run_id)
+    params = {"run_id": run_id, "chunk_no": chunk_no, "lo": lo, "hi": hi}
+    exact_before = False
+    if reload and ctx.spec.mode == LoadMode.UPSERT:
+        cur.execute(d.chunk_is_exact_sql(ctx.undo, ctx.key_columns), params)
+        exact_before = int(scalar(cur, "the chunk's exact mark") or 0) > 0
+        if exact_before:
+            cur.execute(d.capture_identical_before_sql(ctx.schema, ctx.undo, ctx.target, ctx.landing(run_id),
+                                                       ctx.columns, ctx.key_columns), params)
+    written = _write_part(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload, exact=exact_before)
+    if rejects.exact and not reload:
+        for plo, phi in rejects.plain:
+            cur.execute(d.journal_inserted_range_sql(ctx.undo, ctx.landing(run_id), ctx.key_columns),
+                        {**params, "lo": plo, "hi": phi})
+        cur.execute(d.mark_exact_sql(ctx.undo), params)
+    return written
+
+
+def _capture(cur: Cursor, ctx: BatchContext, run_id: int, params: dict, *, reload: bool, exact: bool) -> tuple[int, int]:
+    """Journal a range before it writes; returns (journal entries, keys found new: -1 when not counted)."""
+    d, landing = ctx.landing_dialect(run_id), ctx.landing(run_id)
+    if ctx.spec.mode != LoadMode.UPSERT:
+        cur.execute(d.capture_undo_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns,
+                                       reload_schema=ctx.schema if reload else None), params)
+        return max(cur.rowcount or 0, 0), -1
+    cur.execute(d.capture_changes_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns,
+                                      rejected_schema=ctx.schema if reload and not exact else None), params)
+    ops = [r[0] for r in cur.fetchall()]
+    return len(ops), ops.count(OP_INSERTED)
+
+
+def _write_part(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo: int, hi: int,
+                rejects: _Rejects, *, reload: bool = False, plain_insert: bool = True, exact: bool = False) -> int:
     """Write seqs [lo, hi]; bisect on data errors. Returns rows written.
 
     An upsert of keys the target does not hold writes with a plain INSERT (no conflict
     arbitration per row, nothing to journal: first loads and new intervals). While the lane's
     last chunk found no existing key (``ctx.keys_were_new``) the INSERT goes first, with no
-    undo capture at all; otherwise the capture runs first and the INSERT is used when it found
-    nothing. Either way a key that exists (or arrives from a concurrent writer) makes the
+    capture at all; otherwise the capture runs first and the INSERT is used when it found
+    only new keys. Either way a key that exists (or arrives from a concurrent writer) makes the
     INSERT fail with unique_violation: the range is then rolled back to its savepoint and
     written as an upsert after the capture, and only a failure of that write is bad data.
     """
@@ -83,14 +133,13 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
     landing = ctx.landing(run_id)
     upsert = not reload and ctx.spec.mode == LoadMode.UPSERT
     cur.execute(d.savepoint_sql(SAVEPOINT))
-    plain = False
-    captured = 0
+    plain = captured = False
+    entries, new_keys = 0, -1
     try:
         if not (plain_insert and upsert and ctx.keys_were_new):
-            cur.execute(d.capture_undo_sql(ctx.undo, ctx.target, landing, ctx.columns, ctx.key_columns,
-                                           reload_schema=ctx.schema if reload else None), params)
-            captured = max(cur.rowcount or 0, 0)
-        plain = plain_insert and upsert and captured == 0
+            captured = True
+            entries, new_keys = _capture(cur, ctx, run_id, params, reload=reload, exact=exact)
+        plain = plain_insert and upsert and (not captured or new_keys == hi - lo + 1)
         written = 0
         for stmt in [d.append_sql(ctx.target, landing, ctx.columns)] if plain else \
                 d.write_sql(ctx.spec.mode, ctx.target, landing, ctx.columns, ctx.key_columns):
@@ -110,7 +159,8 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
         cur.execute(d.release_savepoint_sql(SAVEPOINT))
         if plain and sqlstate == UNIQUE_VIOLATION:
             ctx.keys_were_new = False
-            return _write_range(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload, plain_insert=False)
+            return _write_part(cur, ctx, run_id, chunk_no, lo, hi, rejects, reload=reload, plain_insert=False,
+                               exact=exact)
         if lo == hi:
             message = driver.diag(exc).get("message_primary") or type(exc).__name__
             if sqlstate == INVALID_REGULAR_EXPRESSION and d.caps.check_numbers:
@@ -118,12 +168,19 @@ def _write_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, lo:
             rejects.rows.append((lo, sqlstate or "", message))
             return 0
         mid = (lo + hi) // 2
-        return (_write_range(cur, ctx, run_id, chunk_no, lo, mid, rejects, reload=reload)
-                + _write_range(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects, reload=reload))
+        return (_write_part(cur, ctx, run_id, chunk_no, lo, mid, rejects, reload=reload, exact=exact)
+                + _write_part(cur, ctx, run_id, chunk_no, mid + 1, hi, rejects, reload=reload, exact=exact))
     cur.execute(d.release_savepoint_sql(SAVEPOINT))
+    # Every row of the range is in place now: an upsert's keys that were not new existed; the other
+    # modes journal every row that existed.
+    existed = entries if new_keys < 0 else hi - lo + 1 - new_keys
     if upsert:
-        ctx.keys_were_new = captured == 0
-    rejects.existed += captured
+        ctx.keys_were_new = existed == 0
+        if captured:
+            rejects.exact = True
+        else:
+            rejects.plain.append((lo, hi))
+    rejects.existed += existed
     return written
 
 

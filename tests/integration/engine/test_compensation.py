@@ -28,6 +28,18 @@ def _exec(dsn, sql, params=()):
         cur.execute(sql, params)
 
 
+def _rows(dsn, table) -> dict[int, tuple]:
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(f"SELECT * FROM {table}")
+        return {r[0]: r for r in cur.fetchall()}
+
+
+def _journal_keys(dsn, ctx, run_id, op) -> set[int]:
+    with psycopg2.connect(dsn) as c, c.cursor() as cur:
+        cur.execute(f"SELECT o_orderkey FROM {ctx.undo.sql} WHERE _gb_run_id = %s AND _gb_op = %s", (run_id, op))
+        return {r[0] for r in cur.fetchall()}
+
+
 def _journal(dsn, ctx, run_id) -> dict[str, int]:
     """Journal entries of a run by op."""
     with psycopg2.connect(dsn) as c, c.cursor() as cur:
@@ -45,15 +57,22 @@ def test_compensation_restores_the_fingerprint_from_before_the_run(kind, make_ct
         _fill(target_dsn, orders, 400, start_key=700)  # keys 700..900 overlap, 901..1099 untouched
         _exec(target_dsn, f"UPDATE {orders} SET o_comment = NULL WHERE o_orderkey %% 2 = 0")
     before = fingerprint(target_dsn, orders)
+    source_rows, target_rows = _rows(source_dsn, orders), _rows(target_dsn, orders)
+    differing = {k for k, row in source_rows.items() if k in target_rows and target_rows[k] != row}
     ctx = make_ctx(chunk_rows=100)
     ex = extract(ctx, START, END)
     run_lane(ctx, ex.run_id, 0, max_chunks=3 if kind == "partial" else None)
     assert fingerprint(target_dsn, orders) != before
-    # The journal holds before-images of rows that existed, never the keys the run inserted.
+    # The journal holds before-images of the rows that differed, never of rows already identical; a
+    # chunk of new keys written by a plain INSERT journals nothing (its keys are in the landing).
     journaled = _journal(target_dsn, ctx, ex.run_id)
-    expected = {"insert_only": 0, "update_only": 900, "mixed": 201}.get(kind)
-    if expected is not None:
-        assert journaled == {"U": expected} if expected else journaled == {}
+    if kind in ("insert_only", "partial"):
+        assert journaled == {}
+    elif kind == "update_only":
+        assert journaled == {"U": 900, "E": 9}
+    else:  # keys 1..600 go plain; chunk 7 meets key 700 and journals its 99 new keys; chunks 7-9 are exact
+        assert journaled == {"I": 99, "U": len(differing), "E": 3} and 0 < len(differing) < 201
+        assert _journal_keys(target_dsn, ctx, ex.run_id, "U") == differing
     result = compensate_run(ctx, ex.run_id, reason=f"test {kind}")
     assert fingerprint(target_dsn, orders) == before
     if kind == "insert_only":
@@ -162,6 +181,6 @@ def test_compensation_after_a_repair_restores_the_pre_run_target(make_ctx, order
     _exec(target_dsn, f"UPDATE {orders} SET o_comment = 'tampered' WHERE o_orderkey IN (5, 450)")
     result = check_run(ctx, ex.run_id)
     assert sorted(result.repaired) == [1, 5]
-    assert _journal(target_dsn, ctx, ex.run_id) == {"U": 100}
+    assert _journal(target_dsn, ctx, ex.run_id) == {"U": 100, "E": 1}  # chunk 5 (401..500) is exact
     compensate_run(ctx, ex.run_id, reason="test repair")
     assert fingerprint(target_dsn, orders) == before

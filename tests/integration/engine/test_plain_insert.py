@@ -66,7 +66,8 @@ def test_a_key_committed_by_another_writer_after_the_capture_is_upserted_and_jou
     with psycopg2.connect(target_dsn) as c, c.cursor() as cur:
         cur.execute(f"SELECT o_comment FROM {orders} WHERE o_orderkey = 50")
         assert cur.fetchone() == ours
-        cur.execute(f"SELECT _gb_op, o_comment FROM {ctx.undo.sql} WHERE _gb_run_id = %s", (ex.run_id,))
+        cur.execute(f"SELECT _gb_op, o_comment FROM {ctx.undo.sql} WHERE _gb_run_id = %s AND _gb_op = 'U'",
+                    (ex.run_id,))
         assert cur.fetchall() == [("U", "theirs")]
     assert check_run(ctx, ex.run_id).mismatched_first_pass == []
     assert fingerprint(target_dsn, orders) == interval_fingerprint(source_dsn, orders, START, END)

@@ -26,9 +26,15 @@ def gauss():
     return get_dialect("gaussdb", distribute_by=["k"])
 
 
+#: A landed row the target does not hold already, identical: what the upserts write (and journal).
+CHANGES_ONLY = (' AND NOT EXISTS (SELECT 1 FROM "dw"."items" x WHERE x."k" = CAST(s."k" AS bigint) AND '
+                '(x."name" COLLATE "C" IS NOT DISTINCT FROM s."name" AND x."price" IS NOT DISTINCT FROM '
+                'CAST(s."price" AS numeric(5,2))))')
+
+
 def test_merge_upsert(gauss):
     assert gauss.upsert_sql(T, L, COLS, KEYS) == (
-        f'MERGE INTO "dw"."items" t USING ({STAGED}) s ON (t."k" = s."k") '
+        f'MERGE INTO "dw"."items" t USING ({STAGED}{CHANGES_ONLY}) s ON (t."k" = s."k") '
         'WHEN MATCHED THEN UPDATE SET "name" = s."name", "price" = s."price" '
         'WHEN NOT MATCHED THEN INSERT ("k", "name", "price") VALUES (s."k", s."name", s."price")'
     )
@@ -37,9 +43,31 @@ def test_merge_upsert(gauss):
 def test_on_duplicate_key_update_option():
     d = get_dialect("gaussdb", upsert_style="on_duplicate_key")
     assert d.upsert_sql(T, L, COLS, KEYS) == (
-        f'INSERT INTO "dw"."items" ("k", "name", "price") {STAGED} '
+        f'INSERT INTO "dw"."items" ("k", "name", "price") {STAGED}{CHANGES_ONLY} '
         'ON DUPLICATE KEY UPDATE "name" = EXCLUDED."name", "price" = EXCLUDED."price"'
     )
+
+
+def test_change_capture_journals_changed_rows_and_new_keys_by_the_upserts_test(gauss):
+    assert gauss.capture_changes_sql(U, T, L, COLS, KEYS) == (
+        'INSERT INTO "gaussdb_batch"."undo_dw__items" ("_gb_run_id", "_gb_chunk", "_gb_op", "k", "name", "price") '
+        "SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t.\"k\" IS NULL THEN 'I' ELSE 'U' END, "
+        'COALESCE(t."k", CAST(s."k" AS bigint)), t."name", t."price" FROM "gaussdb_batch"."land_7" s '
+        'LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
+        'AND (t."k" IS NULL OR NOT (t."name" COLLATE "C" IS NOT DISTINCT FROM s."name" AND t."price" IS NOT '
+        'DISTINCT FROM CAST(s."price" AS numeric(5,2)))) AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" '
+        'u WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint) OFFSET 0) RETURNING "_gb_op"'
+    )
+
+
+def test_values_compare_exactly_as_the_check_sees_them(gauss):
+    cols = [Column("n", "numeric"), Column("doc", "json"), Column("c", "character(3)", True), Column("f", "real")]
+    assert gauss.same_row_expr(cols, "t", "s", from_landing=False) == (
+        '(CAST(t."n" AS text) IS NOT DISTINCT FROM CAST(s."n" AS text) AND CAST(t."doc" AS text) IS NOT DISTINCT '
+        'FROM CAST(s."doc" AS text) AND t."c" COLLATE "C" IS NOT DISTINCT FROM s."c" AND t."f" IS NOT DISTINCT '
+        'FROM s."f")'
+    )
+    assert gauss.same_row_expr([], "t", "s", from_landing=False) == "TRUE"
 
 
 def test_distribution_key_is_never_updated():
@@ -133,7 +161,9 @@ def test_typed_landing_casts_nothing(gauss):
     )
     assert typed.merge_sql(T, L, COLS, KEYS) == (
         'MERGE INTO "dw"."items" t USING (SELECT s."k" AS "k", s."name" AS "name", s."price" AS "price" '
-        'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s) s ON (t."k" = s."k") '
+        'FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s AND NOT EXISTS (SELECT 1 '
+        'FROM "dw"."items" x WHERE x."k" = s."k" AND (x."name" COLLATE "C" IS NOT DISTINCT FROM s."name" AND '
+        'x."price" IS NOT DISTINCT FROM s."price"))) s ON (t."k" = s."k") '
         'WHEN MATCHED THEN UPDATE SET "name" = s."name", "price" = s."price" '
         'WHEN NOT MATCHED THEN INSERT ("k", "name", "price") VALUES (s."k", s."name", s."price")'
     )
@@ -171,6 +201,14 @@ def _all_shapes(d):
     yield d.create_undo_sql(U, T)
     yield d.undo_index_sql(U, KEYS)
     yield d.capture_undo_sql(U, T, L, COLS, KEYS)
+    yield d.capture_changes_sql(U, T, L, COLS, KEYS)
+    yield d.capture_changes_sql(U, T, L, COLS, KEYS, rejected_schema=schema)
+    yield d.capture_identical_before_sql(schema, U, T, L, COLS, KEYS)
+    yield d.journal_inserted_range_sql(U, L, KEYS)
+    yield d.mark_exact_sql(U)
+    yield d.chunk_is_exact_sql(U, KEYS)
+    yield d.forget_exact_marks_sql(U, KEYS)
+    yield d.undo_chunks_sql(U)
     for mode in ("upsert", "append", "delete_insert"):
         yield from d.write_sql(mode, T, L, COLS, KEYS)
     yield d.landing_fingerprints_sql(schema, L, COLS)

@@ -33,9 +33,22 @@ def test_upsert_is_on_conflict_on_the_keys(pg):
     assert pg.upsert_sql(T, L, COLS, KEYS) == (
         f'INSERT INTO "dw"."items" AS _gb_t ("k", "name", "price") {STAGED} '
         'ON CONFLICT ("k") DO UPDATE SET "name" = EXCLUDED."name", "price" = EXCLUDED."price"'
-        ' WHERE NOT (_gb_t *= EXCLUDED)'
+        ' WHERE NOT record_image_eq(ROW(_gb_t."name", _gb_t."price"), ROW(EXCLUDED."name", EXCLUDED."price"))'
     )
     assert pg.write_sql("upsert", T, L, COLS, KEYS) == [pg.upsert_sql(T, L, COLS, KEYS)]
+
+
+def test_change_capture_compares_byte_images_as_the_upsert_does(pg):
+    assert pg.capture_changes_sql(U, T, L, COLS, KEYS) == (
+        'INSERT INTO "gaussdb_batch"."undo_dw__items" ("_gb_run_id", "_gb_chunk", "_gb_op", "k", "name", "price") '
+        "SELECT %(run_id)s, %(chunk_no)s, CASE WHEN t.\"k\" IS NULL THEN 'I' ELSE 'U' END, "
+        'COALESCE(t."k", CAST(s."k" AS bigint)), t."name", t."price" FROM "gaussdb_batch"."land_7" s '
+        'LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
+        'AND (t."k" IS NULL OR NOT record_image_eq(ROW(t."name", t."price"), ROW(CAST(s."name" AS character '
+        'varying(10)), CAST(s."price" AS numeric(5,2))))) AND NOT EXISTS (SELECT 1 FROM '
+        '"gaussdb_batch"."undo_dw__items" u WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint) '
+        'OFFSET 0) RETURNING "_gb_op"'
+    )
 
 
 def test_upsert_of_a_table_that_is_all_key_does_nothing_on_conflict(pg):
@@ -94,7 +107,7 @@ def test_typed_upsert_casts_nothing(pg):
         'INSERT INTO "dw"."items" AS _gb_t ("k", "name", "price") SELECT s."k" AS "k", s."name" AS "name", '
         's."price" AS "price" FROM "gaussdb_batch"."land_7" s WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
         'ON CONFLICT ("k") DO UPDATE SET "name" = EXCLUDED."name", "price" = EXCLUDED."price"'
-        ' WHERE NOT (_gb_t *= EXCLUDED)'
+        ' WHERE NOT record_image_eq(ROW(_gb_t."name", _gb_t."price"), ROW(EXCLUDED."name", EXCLUDED."price"))'
     )
 
 
@@ -158,6 +171,11 @@ def _shared_shapes(d):
     yield d.capture_undo_sql(U, T, L, COLS, KEYS)
     yield d.for_landing(True).capture_undo_sql(U, T, L, COLS, KEYS, reload_schema=schema)
     yield d.journal_landed_keys_sql(schema, U, L, KEYS)
+    yield d.journal_inserted_range_sql(U, L, KEYS)
+    yield d.mark_exact_sql(U)
+    yield d.chunk_is_exact_sql(U, KEYS)
+    yield d.forget_exact_marks_sql(U, KEYS)
+    yield d.undo_chunks_sql(U)
     yield d.compensate_delete_landed_sql(schema, T, L, KEYS)
     yield d.loaded_chunks_sql(schema)
     yield d.for_landing(True).create_landing_sql(L, COLS)
