@@ -15,7 +15,8 @@ file has the scale: the reconciliation's time against the load's and against the
 
 Figures, not pass/fail (an inexact report exits 1):
 
-    . scripts/env.sh && python bench/reconcile_cost.py [--scales 0.1 1] [--parallel 2] [--leaf-rows 2000]
+    . scripts/env.sh && flock /tmp/bench.lock python bench/reconcile_cost.py [--scales 0.1 1] [--parallel 2] \
+        [--leaf-rows 2000] [--reuse-source]
 """
 
 from __future__ import annotations
@@ -154,6 +155,12 @@ def _code() -> str:
     return rev.strip() + (" (with uncommitted changes to the reconciliation)" if dirty.strip() else "")
 
 
+def _source_rows() -> int:
+    with psycopg2.connect(dsn(SRC_DB)) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {SOURCE}")
+        return int(cur.fetchone()[0])
+
+
 def _child(fn: Any, *args: Any) -> dict[str, Any]:
     q: Any = mp.get_context("spawn").Queue()
     p = mp.get_context("spawn").Process(target=fn, args=(*args, q))
@@ -168,13 +175,15 @@ def main() -> int:
     ap.add_argument("--scales", nargs="+", type=float, default=[0.1, 1.0])
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--leaf-rows", type=int, default=2000)
+    ap.add_argument("--reuse-source", action="store_true",
+                    help="keep the source table a previous run of this scale loaded (only one scale then)")
     args = ap.parse_args()
     set_airflow_connections("postgres")
     results: dict[str, Any] = {}
     exact = True
     log(f"code {_code()}")
     for scale in args.scales:
-        rows = prepare(scale)
+        rows = _source_rows() if args.reuse_source else prepare(scale)
         copy_source_to_target()
         log(f"scale {scale:g}: {rows} rows; reconciling an equal target")
         equal = _child(_reconcile, args.parallel, args.leaf_rows)

@@ -448,7 +448,9 @@ class _Walker:
             level = [_Todo(None, None, self._estimate(), first)]
             totals = (0, 0)
             top = True
+            depth = 0
             while level:
+                started = time.monotonic()
                 cuts = self._map(lambda t, top=top: self._split(t, top), level)
                 splits = [sp for sp in cuts if sp is not None]
                 leaves = [(t.lo, t.hi) for t, sp in zip(level, cuts) if sp is None]
@@ -475,8 +477,13 @@ class _Walker:
                         maxs = [v[4] for v in (s, t) if v[4] is not None]
                         nxt.append(_Todo(lo, hi, rows, (int(min(mins)), int(max(maxs))) if mins else None,
                                          s[0] >= t[0]))
+                read = time.monotonic()
                 self.leaves(leaves)
-                level, top = nxt, False
+                log.info("batch=%s reconciliation %s, level %s: %s ranges read (%.2fs, %s sub-ranges), %s leaves "
+                         "compared (%.2fs), %s ranges differ below", self.ctx.spec.name, self.recon_id, depth,
+                         len(splits), read - started, sum(len(sp.edges) - 1 for sp in splits), len(leaves),
+                         time.monotonic() - read, len(nxt))
+                level, top, depth = nxt, False, depth + 1
             return totals
         finally:
             if self._pool is not None:
