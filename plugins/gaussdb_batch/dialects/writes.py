@@ -169,8 +169,8 @@ class WritesSQL(DialectCore):
         The first entry of a key per run wins, so a reload never replaces the true pre-run state.
         ``rejected_schema`` (a reload): only the rows that earlier loads of the chunk rejected.
         ``OFFSET 0`` keeps the journal probe a per-row index lookup (as an anti join the planner
-        would scan every entry the run journaled so far for each landed row); it runs last, for
-        the rows that change only.
+        would scan every entry the run journaled so far for each landed row); it names the joined
+        row, so it runs after the join, for the rows that change only.
         """
         k0 = keys[0].q
         key_names = {k.name for k in keys}
@@ -195,11 +195,14 @@ class WritesSQL(DialectCore):
         row is absent or differs, and whose key the run has not journaled yet."""
         k0 = keys[0].q
         same = self.same_row_expr(self.set_columns(cols, keys), "t", "s", from_landing=True)
+        # The journal probe names the joined row too, so it runs after the join, for the rows that
+        # differ only (on the landed row alone the planner would probe once per landed row).
+        journaled = " AND ".join(f"u.{k.q} = COALESCE(t.{k.q}, {self.cast_expr(k)})" for k in keys)
         return (
             f"INSERT INTO {undo.sql} ({self._journal_cols(cols)}) SELECT %(run_id)s, %(chunk_no)s, {entry}"
             f" FROM {landing.sql} s LEFT JOIN {target.sql} t ON {self.key_match(keys, 't', 's', cast_right=True)}"
             f" WHERE {self._range_pred()}{where} AND (t.{k0} IS NULL OR NOT {same})"
-            f" AND {self._not_journaled(undo, keys, 's', cast_right=True)}"
+            f" AND NOT EXISTS (SELECT 1 FROM {undo.sql} u WHERE u.{_q(UNDO_RUN)} = %(run_id)s AND {journaled} OFFSET 0)"
         )
 
     def journal_inserted_range_sql(self, undo: TableRef, landing: TableRef, keys: Sequence[Column]) -> str:

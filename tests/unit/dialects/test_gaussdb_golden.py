@@ -56,7 +56,8 @@ def test_change_capture_journals_changed_rows_and_new_keys_by_the_upserts_test(g
         'LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
         'AND (t."k" IS NULL OR NOT (t."name" COLLATE "C" IS NOT DISTINCT FROM s."name" AND t."price" IS NOT '
         'DISTINCT FROM CAST(s."price" AS numeric(5,2)))) AND NOT EXISTS (SELECT 1 FROM "gaussdb_batch"."undo_dw__items" '
-        'u WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint) OFFSET 0) RETURNING "_gb_op"'
+        'u WHERE u."_gb_run_id" = %(run_id)s AND u."k" = COALESCE(t."k", CAST(s."k" AS bigint)) OFFSET 0) '
+        'RETURNING "_gb_op"'
     )
 
 

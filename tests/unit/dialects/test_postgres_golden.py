@@ -46,8 +46,8 @@ def test_change_capture_compares_byte_images_as_the_upsert_does(pg):
         'LEFT JOIN "dw"."items" t ON t."k" = CAST(s."k" AS bigint) WHERE s."_gb_seq" BETWEEN %(lo)s AND %(hi)s '
         'AND (t."k" IS NULL OR NOT record_image_eq(ROW(t."name", t."price"), ROW(CAST(s."name" AS character '
         'varying(10)), CAST(s."price" AS numeric(5,2))))) AND NOT EXISTS (SELECT 1 FROM '
-        '"gaussdb_batch"."undo_dw__items" u WHERE u."_gb_run_id" = %(run_id)s AND u."k" = CAST(s."k" AS bigint) '
-        'OFFSET 0) RETURNING "_gb_op"'
+        '"gaussdb_batch"."undo_dw__items" u WHERE u."_gb_run_id" = %(run_id)s AND u."k" = COALESCE(t."k", '
+        'CAST(s."k" AS bigint)) OFFSET 0) RETURNING "_gb_op"'
     )
 
 
