@@ -134,6 +134,10 @@ def extract_repair(ctx: BatchContext, recon_id: int) -> ExtractResult:
     ensure_control_schema(ctx)
     _status, at, _earlier = _reconciliation(ctx, recon_id)
     keys = differing_keys(ctx, recon_id, rec.max_repair_rows + 1)
+    if not keys:
+        raise PermanentBatchError(spec.name, f"reconciliation {recon_id} has no differing records left in "
+                                             f"{ctx.schema}.reconciliation_diffs (purged past retention_days?): "
+                                             "run the reconciliation again")
     if len(keys) > rec.max_repair_rows:
         raise PermanentBatchError(spec.name, f"reconciliation {recon_id} found more than reconcile.max_repair_rows="
                                              f"{rec.max_repair_rows} differing keys: that is a reload, not a repair "

@@ -128,6 +128,10 @@ def test_what_cannot_be_repaired_is_refused_with_a_reason(make_ctx, orders, sour
         extract_repair(small, found.recon_id)
     with pytest.raises(PermanentBatchError, match="repair needs reconcile.mode: repair"):
         extract_repair(make_ctx(reconcile={**REPAIR, "mode": "report"}), found.recon_id)
+    with psycopg2.connect(target_dsn) as c, c.cursor() as cur:  # its records purged by retention
+        cur.execute(f"DELETE FROM {small.schema}.reconciliation_diffs WHERE recon_id = %s", (found.recon_id,))
+    with pytest.raises(PermanentBatchError, match="has no differing records left"):
+        extract_repair(make_ctx(reconcile=REPAIR), found.recon_id)
 
 
 @pytest.mark.parametrize("key_ddl,keys,rows", [
