@@ -1,4 +1,5 @@
-"""The scheduled reconciliation (report mode): the live source against the target, by bisection over key ranges.
+"""The scheduled reconciliation: the live source against the target, by bisection over key ranges (no writes;
+repair mode re-syncs what it finds afterwards, engine/repair.py).
 
 Each server digests its own rows as the target stores them (dialects/reconciliation.py: a canonical
 text per type, md5 per row, two 60-bit sums of the row md5s per range); only counts, digests, first-key
