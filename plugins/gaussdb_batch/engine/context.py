@@ -212,6 +212,22 @@ class BatchContext:
         return self.dialect.for_landing(bool(self.landing_layout(run_id)))
 
     @cached_property
+    def source_column_types(self) -> dict[str, str]:
+        """Name -> type of the source table's columns, read once from the source's catalog."""
+        table = self.spec.source.table
+        if table is None:
+            raise PermanentBatchError(self.spec.name, "the source has no table to read the column types of")
+        hook = self.source_hook
+        sql = hook.dialect.table_columns_sql()
+
+        def read(conn: Connection) -> dict[str, str]:
+            with conn.cursor() as cur:
+                cur.execute(sql, {"schema": table.schema, "table": table.name})
+                return {r[0]: r[1] for r in cur.fetchall()}
+
+        return hook.run_in_transaction(read, purpose=f"{self.spec.name}: read the column types of {table}")
+
+    @cached_property
     def columns(self) -> list[Column]:
         """The target's columns, read from the catalog; keys must be among them."""
         dialect = self.dialect

@@ -211,14 +211,7 @@ def binary_copy(ctx: BatchContext, typed: bool) -> bool:
     major = major_version(s_hook.server_info.version)
     if major is None or major != major_version(t_hook.server_info.version):
         return False
-    sql, params = s_hook.dialect.table_columns_sql(), {"schema": src.table.schema, "table": src.table.name}
-
-    def read(conn: Connection) -> dict[str, str]:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return {r[0]: r[1] for r in cur.fetchall()}
-
-    types = s_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: read the column types of {src.table}")
+    types = ctx.source_column_types
     return all(types.get(c.name) == c.type_sql and base_type(c.type_sql) in BINARY_SAFE_TYPES for c in ctx.columns)
 
 

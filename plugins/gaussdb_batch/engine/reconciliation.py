@@ -149,7 +149,7 @@ class _Plan:
             tgt_interval = spec.target.interval_column or src_interval
             if src_interval is None or tgt_interval is None:
                 raise ReconcileScopeError(f"{spec.name}: an interval scope needs source.interval_column")
-        source_types = self._source_types(ctx, spec.source.table)
+        source_types = ctx.source_column_types
         missing = [c.name for c in self.cols if c.name not in source_types]
         if missing:
             raise PermanentBatchError(spec.name, f"the source {spec.source.table} has no columns {missing}")
@@ -159,17 +159,6 @@ class _Plan:
         self.params: dict[str, Any] = {"start": scope.start, "end": scope.end,
                                        "key_lo": scope.key_lo, "key_hi": scope.key_hi}
         self.integer_key = len(self.keys) == 1 and base_type(self.keys[0].type_sql) in _INTEGER_KEYS
-
-    def _source_types(self, ctx: BatchContext, table: TableRef) -> dict[str, str]:
-        sql = self.dialect.table_columns_sql()
-
-        def read(conn: Connection) -> list[tuple]:
-            with conn.cursor() as cur:
-                cur.execute(sql, {"schema": table.schema, "table": table.name})
-                return [tuple(r) for r in cur.fetchall()]
-
-        rows = ctx.source_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: read the columns of {table}")
-        return {r[0]: r[1] for r in rows}
 
     def where(self, side: _Side, lo: Bound, hi: Bound) -> str:
         """A bound holds every key column or a prefix of them (a cut on the first key alone)."""

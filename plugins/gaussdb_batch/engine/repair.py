@@ -91,24 +91,10 @@ def _store_key_set(ctx: BatchContext, run_id: int, keys: list[dict[str, Any]]) -
     ctx.tx(write, purpose=f"store the {len(keys)} differing keys of repair run {run_id}")
 
 
-def _source_types(ctx: BatchContext) -> dict[str, str]:
-    table = ctx.spec.source.table
-    if table is None:
-        raise PermanentBatchError(ctx.spec.name, "a repair reads a source table: source.table is needed")
-    sql = ctx.dialect.table_columns_sql()
-
-    def read(conn: Connection) -> dict[str, str]:
-        with conn.cursor() as cur:
-            cur.execute(sql, {"schema": table.schema, "table": table.name})
-            return {r[0]: r[1] for r in cur.fetchall()}
-
-    return ctx.source_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: read the column types of {table}")
-
-
 def source_filter(ctx: BatchContext, keys: list[dict[str, Any]]) -> str:
     """The source rows of ``keys``, as a predicate with its values inlined (``%`` doubled, as the
     landing's statements still take the interval's placeholders)."""
-    types = _source_types(ctx)
+    types = ctx.source_column_types
     cast = [k.name for k in ctx.key_columns if types.get(k.name) != k.type_sql]
     sql = ctx.dialect.repair_source_filter(ctx.key_columns, cast, len(keys))
     params: dict[str, Any] = {}
