@@ -184,9 +184,12 @@ def test_a_reextract_after_exact_chunks_loaded_compensates_exactly(make_ctx, sch
 
 # -- property: generated mixes of identical, changed and new rows compensate exactly ------------------
 
-_INTS = st.sampled_from([None, 0, 1, -1])
-_AMOUNTS = st.sampled_from([None, Decimal("0"), Decimal("0.0"), Decimal("1.0"), Decimal("1.00"), Decimal("-0.5")])
-_NOTES = st.sampled_from([None, "", " ", "a", "a "])
+#: The adversarial classes too: sign, NULL vs 0 or '', NaN, 32-bit extremes and their 64-bit fold
+#: partners' halves, case and trailing space under the column's collation.
+_INTS = st.sampled_from([None, 0, 1, -1, 2**31 - 1, -2**31])
+_AMOUNTS = st.sampled_from([None, Decimal("0"), Decimal("0.0"), Decimal("-0"), Decimal("1.0"), Decimal("1.00"),
+                            Decimal("-0.5"), Decimal("0.5"), Decimal("NaN"), Decimal(2**63 - 1), Decimal(-2**63)])
+_NOTES = st.sampled_from([None, "", " ", "a", "a ", "A", "\u00e9", "e\u0301"])
 #: 'abcd' does not fit varchar(3): a bad row the load rejects (bisecting its chunk).
 _CODES = st.sampled_from([None, "", "x", "abc", "abcd"])
 _VALUES = st.tuples(_INTS, _AMOUNTS, _NOTES, _CODES)
