@@ -161,20 +161,25 @@ class ExtractOperator(BatchOperator):
     def execute(self, context: Any) -> int:
         from gaussdb_batch.engine import preflight
         from gaussdb_batch.engine.extract import extract
+        from gaussdb_batch.engine.repair import extract_repair
 
         if self.repair is not None:
-            return self._extract_repair(context)
-        if self.interval:
-            start = _as_datetime(self.interval["start"], "interval.start")
-            end = _as_datetime(self.interval["end"], "interval.end")
+            recon_id = self._recon_to_repair()
+            preflight.require(self.batch)
+            result = extract_repair(self.batch, recon_id)
+            what: dict[str, Any] = {"repair_of": recon_id}
         else:
-            start, end = data_interval(context)
-        preflight.require(self.batch)  # the checks of `gaussdb-batch validate --connect`, before any data moves
-        result = extract(self.batch, start, end)
+            if self.interval:
+                start = _as_datetime(self.interval["start"], "interval.start")
+                end = _as_datetime(self.interval["end"], "interval.end")
+            else:
+                start, end = data_interval(context)
+            preflight.require(self.batch)  # the checks of `gaussdb-batch validate --connect`, before any data moves
+            result = extract(self.batch, start, end)
+            what = {"interval": f"{start.isoformat()} .. {end.isoformat()}"}
         # The batch run this DAG run works on, shown on the DAG run's XCom tab next to its data interval.
         context["ti"].xcom_push(key="batch_run", value={
-            "run_id": result.run_id, "interval": f"{start.isoformat()} .. {end.isoformat()}",
-            "attempt": result.attempt, "control_schema": self.spec.control_schema,
+            "run_id": result.run_id, **what, "attempt": result.attempt, "control_schema": self.spec.control_schema,
         })
         self._result = {
             "rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
@@ -183,26 +188,15 @@ class ExtractOperator(BatchOperator):
         context["ti"].xcom_push(key="extract", value=self._result)
         return result.run_id
 
-    def _extract_repair(self, context: Any) -> int:
-        from gaussdb_batch.engine import preflight
-        from gaussdb_batch.engine.repair import extract_repair
-
+    def _recon_to_repair(self) -> int:
+        """The reconciliation ``repair`` names; the task is skipped when it found nothing to repair."""
         found = self.repair if isinstance(self.repair, dict) else {}
         if "recon_id" not in found:
             raise AirflowFailException(f"repair needs a reconciliation's result with a recon_id, got {self.repair!r}")
         if not int(found.get("differences") or 0):
             raise AirflowSkipException(f"reconciliation {found['recon_id']} found no differing record: nothing to "
                                        "repair")
-        preflight.require(self.batch)
-        result = extract_repair(self.batch, int(found["recon_id"]))
-        context["ti"].xcom_push(key="batch_run", value={
-            "run_id": result.run_id, "repair_of": int(found["recon_id"]), "attempt": result.attempt,
-            "control_schema": self.spec.control_schema,
-        })
-        self._result = {"rows": result.rows, "rejected": result.rejected, "chunks": result.chunks,
-                        "attempt": result.attempt, "seconds": round(result.seconds, 3)}
-        context["ti"].xcom_push(key="extract", value=self._result)
-        return result.run_id
+        return int(found["recon_id"])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         from gaussdb_batch.lineage import extract_lineage
