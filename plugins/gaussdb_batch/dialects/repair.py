@@ -40,11 +40,15 @@ class RepairSQL(DialectCore):
         defs = ", ".join(f"{k.q} {k.type_sql}" for k in keys)
         return f"CREATE UNLOGGED TABLE {table.sql} ({defs}){self.storage_clause()}{self.distribution_clause(keys)}"
 
-    def repair_keys_insert_sql(self, table: TableRef, keys: Sequence[Column]) -> str:
-        """One key of the set; params ``k0``, ``k1``... as text, cast to the key's type."""
+    def _repair_key_rows(self, keys: Sequence[Column], rows: int) -> str:
+        """``rows`` key rows ``(CAST(%(rk_<row>_<key>)s AS <type>), ...)``, comma-separated."""
+        return ", ".join("(" + ", ".join(f"CAST(%(rk_{r}_{i})s AS {k.type_sql})" for i, k in enumerate(keys)) + ")"
+                         for r in range(rows))
+
+    def repair_keys_insert_sql(self, table: TableRef, keys: Sequence[Column], rows: int) -> str:
+        """The key set's ``rows`` keys in one statement; the placeholders of ``repair_source_filter``."""
         names = ", ".join(k.q for k in keys)
-        vals = ", ".join(f"CAST(%(k{i})s AS {k.type_sql})" for i, k in enumerate(keys))
-        return f"INSERT INTO {table.sql} ({names}) VALUES ({vals})"
+        return f"INSERT INTO {table.sql} ({names}) VALUES {self._repair_key_rows(keys, rows)}"
 
     def repair_source_filter(self, keys: Sequence[Column], cast: Sequence[str], rows: int) -> str:
         """The source rows whose key is one of ``rows`` keys: ``%(rk_<row>_<key>)s`` placeholders.
@@ -52,6 +56,4 @@ class RepairSQL(DialectCore):
         A source column whose type differs from the target's (``cast``) is compared as the target's type.
         """
         refs = [f"CAST({k.q} AS {k.type_sql})" if k.name in cast else k.q for k in keys]
-        values = ", ".join("(" + ", ".join(f"CAST(%(rk_{r}_{i})s AS {k.type_sql})" for i, k in enumerate(keys)) + ")"
-                           for r in range(rows))
-        return f"({', '.join(refs)}) IN (VALUES {values})"
+        return f"({', '.join(refs)}) IN (VALUES {self._repair_key_rows(keys, rows)})"

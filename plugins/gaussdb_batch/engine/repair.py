@@ -74,33 +74,35 @@ def _key_params(ctx: BatchContext, key: dict[str, Any], prefix: str) -> dict[str
     return out
 
 
-def _store_key_set(ctx: BatchContext, run_id: int, keys: list[dict[str, Any]]) -> None:
-    """The repair's key set next to its landing, written while this DAG run owns the attempt."""
+def _key_set_params(ctx: BatchContext, keys: list[dict[str, Any]]) -> dict[str, Any]:
+    """The values of the key set's placeholders ``rk_<row>_<key>`` (its insert and the source's filter)."""
+    params: dict[str, Any] = {}
+    for r, key in enumerate(keys):
+        params.update(_key_params(ctx, key, f"rk_{r}_"))
+    return params
+
+
+def _store_key_set(ctx: BatchContext, run_id: int, keys: list[dict[str, Any]], params: dict[str, Any]) -> None:
+    """The repair's key set next to its landing, one statement, written while this DAG run owns the attempt."""
     d, table = ctx.dialect, ctx.key_set(run_id)
-    insert = d.repair_keys_insert_sql(table, ctx.key_columns)
-    params = [_key_params(ctx, key, "k") for key in keys]
+    insert = d.repair_keys_insert_sql(table, ctx.key_columns, len(keys))
 
     def write(conn: Connection) -> None:
         with conn.cursor() as cur:
             state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
             cur.execute(d.drop_table_sql(table))
             cur.execute(d.repair_keys_ddl(table, ctx.key_columns))
-            if params:
-                cur.executemany(insert, params)
+            cur.execute(insert, params)
 
     ctx.tx(write, purpose=f"store the {len(keys)} differing keys of repair run {run_id}")
 
 
-def source_filter(ctx: BatchContext, keys: list[dict[str, Any]]) -> str:
-    """The source rows of ``keys``, as a predicate with its values inlined (``%`` doubled, as the
-    landing's statements still take the interval's placeholders)."""
+def source_filter(ctx: BatchContext, rows: int, params: dict[str, Any]) -> str:
+    """The source rows of the key set (``rows`` keys, ``_key_set_params``), as a predicate with its values
+    inlined (``%`` doubled, as the landing's statements still take the interval's placeholders)."""
     types = ctx.source_column_types
     cast = [k.name for k in ctx.key_columns if types.get(k.name) != k.type_sql]
-    sql = ctx.dialect.repair_source_filter(ctx.key_columns, cast, len(keys))
-    params: dict[str, Any] = {}
-    for r, key in enumerate(keys):
-        params.update(_key_params(ctx, key, f"rk_{r}_"))
-    return render(sql, params).replace("%", "%%")
+    return render(ctx.dialect.repair_source_filter(ctx.key_columns, cast, rows), params).replace("%", "%%")
 
 
 def extract_repair(ctx: BatchContext, recon_id: int) -> ExtractResult:
@@ -143,8 +145,9 @@ def extract_repair(ctx: BatchContext, recon_id: int) -> ExtractResult:
              len(keys), recon_id, begun.attempt, ", resumed" if begun.resumed else "")
     try:
         unique = ctx.source_keys_unique = source_keys_are_unique(ctx)
-        _store_key_set(ctx, run_id, keys)
-        land(ctx, run_id, at, at, keys_where=source_filter(ctx, keys))
+        params = _key_set_params(ctx, keys)
+        _store_key_set(ctx, run_id, keys, params)
+        land(ctx, run_id, at, at, keys_where=source_filter(ctx, len(keys), params))
         rows, rejected, chunks, _size = plan(ctx, run_id, [], unique)
         ctx.run(ctx.dialect.recon_set_repair_sql(ctx.schema), {"recon_id": int(recon_id), "run_id": run_id},
                 purpose=f"name repair run {run_id} on reconciliation {recon_id}")
