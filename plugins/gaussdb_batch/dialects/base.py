@@ -24,6 +24,7 @@ from gaussdb_batch.dialects.checks import ChecksSQL
 from gaussdb_batch.dialects.chunks import ChunksSQL
 from gaussdb_batch.dialects.compensation import CompensationSQL
 from gaussdb_batch.dialects.control_schema import ControlSchemaDDL
+from gaussdb_batch.dialects.direct import DirectSQL
 from gaussdb_batch.dialects.core import SEQ, UNDO_CHUNK, UNDO_OP, UNDO_RUN, Column, base_type
 from gaussdb_batch.dialects.landing import LandingSQL
 from gaussdb_batch.dialects.reconciliation import ReconciliationSQL
@@ -36,7 +37,7 @@ from gaussdb_batch.dialects.writes import WritesSQL
 __all__ = ["SEQ", "UNDO_RUN", "UNDO_CHUNK", "UNDO_OP", "NULL_TERM", "Capabilities", "Column", "Dialect", "base_type"]
 
 
-class Dialect(CatalogSQL, RunsSQL, LandingSQL, ChunksSQL, WritesSQL, ChecksSQL, CompensationSQL, ReconciliationSQL,
+class Dialect(CatalogSQL, RunsSQL, LandingSQL, ChunksSQL, WritesSQL, DirectSQL, ChecksSQL, CompensationSQL, ReconciliationSQL,
               RepairSQL, ControlSchemaDDL, AdaptiveSQL, UIReads):
     """Base dialect: the common subset of PostgreSQL and GaussDB/openGauss, one stage per mixin.
 

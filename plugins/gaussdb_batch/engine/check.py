@@ -109,8 +109,9 @@ def compare_chunks(ctx: BatchContext, run_id: int, chunk_nos: list[int], *, pass
             with conn.cursor() as cur:
                 state.fence(cur, ctx, run_id, RunStatus.LOADING)
                 src = _landing_side(cur, ctx, run_id, group, params, src_sql)
-                # The target side probes the target's key index per landed row, like a chunk does.
-                ctx.size_plans(cur, last.seq_hi - first.seq_lo + 1)
+                # The target side probes the target's key index per landed row, like a chunk does
+                # (the landed rows, not the seq span: a direct run's chunks span more seqs than rows).
+                ctx.size_plans(cur, sum(n for n, _ in src.values()))
                 cur.execute(tgt_sql, params)
                 tgt = {r[0]: (int(r[1]), int(r[2])) for r in cur.fetchall()}
                 out = []

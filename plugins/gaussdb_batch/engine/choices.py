@@ -32,6 +32,15 @@ class Overlap(StrEnum):
     WAIT = "wait"
 
 
+class LoadPath(StrEnum):
+    """How a run's rows reach the target (spec ``load_path``): ``auto`` reads key ranges of the source
+    in the lanes and writes new rows once where the batch allows it (engine.direct); ``landing`` always
+    lands the interval first."""
+
+    AUTO = "auto"
+    LANDING = "landing"
+
+
 class RejectStage(StrEnum):
     """The step that quarantined a row (``rejects.stage``)."""
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from gaussdb_batch import metrics
 from gaussdb_batch.engine import preflight, state
 from gaussdb_batch.engine.context import BatchContext, log
+from gaussdb_batch.engine.direct import direct_reason, plan_direct
 from gaussdb_batch.engine.control import ensure_control_schema, get_run
 from gaussdb_batch.engine.errors import PermanentBatchError
 from gaussdb_batch.engine.landing import binary_copy as _binary_copy  # noqa: F401  (tests import it from here)
@@ -66,8 +67,14 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> ExtractR
     )
     try:
         unique = ctx.source_keys_unique = source_keys_are_unique(ctx)
-        file_rejects = land(ctx, run_id, start, end)
-        rows, rejected, chunks, chunk_rows = plan(ctx, run_id, file_rejects, unique)
+        why_not = direct_reason(ctx)
+        if why_not is None:
+            rows, chunks, chunk_rows = plan_direct(ctx, run_id, start, end)
+            rejected = 0
+        else:
+            log.info("batch=%s run=%s: landing the interval first (%s)", spec.name, run_id, why_not)
+            file_rejects = land(ctx, run_id, start, end)
+            rows, rejected, chunks, chunk_rows = plan(ctx, run_id, file_rejects, unique)
     except BaseException as exc:
         if not isinstance(exc, state.NotOwnedError):
             state.fail(ctx, run_id, f"extract failed: {exc}"[:2000])
@@ -77,7 +84,7 @@ def extract(ctx: BatchContext, start: dt.datetime, end: dt.datetime) -> ExtractR
     # How far behind its schedule the batch is: the age of the interval's end at extract time.
     metrics.lag_seconds(spec.name, max((dt.datetime.now(dt.timezone.utc) - end).total_seconds(), 0.0))
     log.info(
-        "batch=%s run=%s: landed %s rows (%s rejected) in %.1fs, planned %s chunks of up to %s rows",
+        "batch=%s run=%s: extracted %s rows (%s rejected) in %.1fs, planned %s chunks of up to %s rows",
         spec.name, run_id, rows, rejected, seconds, chunks, chunk_rows,
     )
     total_rejects = count_rejects(ctx, run_id)

@@ -30,7 +30,7 @@ from gaussdb_batch.hooks.errors import PermanentDBError
 _TYPED_LANDING_FALLBACK = ("22", "23", "42804")
 
 
-def _prepare_landing(cur: Cursor, ctx: BatchContext, run_id: int, typed: bool) -> None:
+def prepare_landing(cur: Cursor, ctx: BatchContext, run_id: int, typed: bool) -> None:
     d, landing = ctx.dialect, ctx.landing(run_id)
     state.fence(cur, ctx, run_id, RunStatus.EXTRACTING)
     _journal_landed_keys(cur, ctx, run_id)
@@ -131,7 +131,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
         def land_files(conn: Connection) -> None:
             rejects.clear()
             with conn.cursor() as cur:
-                _prepare_landing(cur, ctx, run_id, typed)
+                prepare_landing(cur, ctx, run_id, typed)
                 for block in file_blocks(reader, start, end, rejects):
                     ctx.target_hook.driver.copy_in(cur, d.copy_in_sql(landing, names), block)
                 finish_landing(cur)
@@ -146,7 +146,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
 
         def land_same_db(conn: Connection) -> None:
             with conn.cursor() as cur:
-                _prepare_landing(cur, ctx, run_id, typed)
+                prepare_landing(cur, ctx, run_id, typed)
                 cur.execute(d.insert_landing_from_select_sql(landing, ctx.columns, sql), params)
                 finish_landing(cur)
 
@@ -165,7 +165,7 @@ def _land_as(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.datetim
 
     def land_copy(conn: Connection) -> None:
         with conn.cursor() as cur:
-            _prepare_landing(cur, ctx, run_id, typed)
+            prepare_landing(cur, ctx, run_id, typed)
         src = src_hook.get_conn()
         try:
             moved = copy_between(src_hook, src, out_sql, ctx.target_hook, conn, in_sql)

@@ -26,6 +26,7 @@ from gaussdb_batch.dialects.writes import OP_INSERTED
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.choices import LoadMode, RejectStage
 from gaussdb_batch.engine.context import BatchContext, log
+from gaussdb_batch.engine.direct import close_lane_source, key_range, write_direct_chunk
 from gaussdb_batch.engine.control import Run
 from gaussdb_batch.engine.errors import PermanentBatchError, TransientBatchError
 from gaussdb_batch.engine.rejects import count_rejects, insert_reject
@@ -248,11 +249,24 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             if chunk is None:
                 return None
             chunk_no, lo, hi = chunk.chunk_no, chunk.seq_lo, chunk.seq_hi
-            plan_chunk(cur, ctx, chunk_no, hi - lo + 1)
+            rng = key_range(cur, ctx, run_id, chunk_no)
+            rows_in = hi - lo + 1 if rng is None else rng.rows_planned
+            plan_chunk(cur, ctx, chunk_no, rows_in)
             t0 = time.monotonic()
             rejects = _Rejects()
             reload = False
-            if chunk_no == PURGE_CHUNK and ctx.spec.mode == LoadMode.DELETE_INSERT:
+            if rng is not None:
+                cur.execute(d.chunk_loads_sql(ctx.schema), {"run_id": run_id, "chunk_no": chunk_no})
+                reload = int(scalar(cur, "the chunk's loads") or 0) > 0
+
+                def stage(slo: int, shi: int) -> tuple[int, int]:
+                    return _write_range(cur, ctx, run_id, chunk_no, slo, shi, rejects, reload=reload), rejects.existed
+
+                done = write_direct_chunk(cur, conn, ctx, run_id, chunk, rng, reload=reload, stage=stage)
+                written, rows_in = done.written, done.rows_in
+                rejects.existed = done.existed
+                log.debug("batch=%s run=%s chunk=%s: %s rows, %s", ctx.spec.name, run_id, chunk_no, rows_in, done.how)
+            elif chunk_no == PURGE_CHUNK and ctx.spec.mode == LoadMode.DELETE_INSERT:
                 _purge_interval(cur, ctx, run_id)  # deletions are not rows written
                 written = 0
             else:
@@ -265,7 +279,7 @@ def load_one_chunk(ctx: BatchContext, run_id: int, lane: int) -> ChunkResult | N
             split = None if chunk_no == PURGE_CHUNK or reload else (written - rejects.existed, rejects.existed)
             state.finish_chunk(cur, ctx, run_id, chunk, written=written, rejected=len(rejects.rows), lane=lane,
                                inserted_updated=split)
-            return ChunkResult(chunk_no, hi - lo + 1, written, len(rejects.rows), time.monotonic() - t0)
+            return ChunkResult(chunk_no, rows_in, written, len(rejects.rows), time.monotonic() - t0)
 
     try:
         return ctx.tx(work, purpose=f"load a chunk of run {run_id} (lane {lane})")
@@ -314,6 +328,21 @@ def run_lane(ctx: BatchContext, run_id: int, lane: int, *, max_chunks: int | Non
     ctx.prepare()
     result = LaneResult(lane)
     t0 = time.monotonic()
+    try:
+        _lane_loop(ctx, run_id, lane, result, t0, max_chunks, wait_for_others)
+    finally:
+        close_lane_source(ctx)
+    result.seconds = time.monotonic() - t0
+    log.info(
+        "batch=%s run=%s lane=%s: finished, %s chunks, %s rows written, %s rejected in %.1fs",
+        spec.name, run_id, lane, result.chunks, result.rows_written, result.rows_rejected, result.seconds,
+    )
+    return result
+
+
+def _lane_loop(ctx: BatchContext, run_id: int, lane: int, result: LaneResult, t0: float, max_chunks: int | None,
+               wait_for_others: float) -> None:
+    spec = ctx.spec
     waited_since: float | None = None
     pause = 0.2
     #: The run's progress as last read (total chunks, chunks done), and when: read again only
@@ -369,9 +398,3 @@ def run_lane(ctx: BatchContext, run_id: int, lane: int, *, max_chunks: int | Non
             min_seconds = chunk.rows_in / spec.throttle_rows_per_second
             if chunk.seconds < min_seconds:
                 time.sleep(min_seconds - chunk.seconds)
-    result.seconds = time.monotonic() - t0
-    log.info(
-        "batch=%s run=%s lane=%s: finished, %s chunks, %s rows written, %s rejected in %.1fs",
-        spec.name, run_id, lane, result.chunks, result.rows_written, result.rows_rejected, result.seconds,
-    )
-    return result

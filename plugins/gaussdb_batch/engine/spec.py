@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gaussdb_batch.engine.choices import LoadMode, Overlap, ReconcileScopeKind, SourceKind
+from gaussdb_batch.engine.choices import LoadMode, LoadPath, Overlap, ReconcileScopeKind, SourceKind
 from gaussdb_batch.engine.suite_spec import SuiteSpec
 from gaussdb_batch.identifiers import TableRef
 
@@ -196,6 +196,8 @@ class BatchSpec:
     retention_days: int = 7
     #: A second attempt at an interval whose owner is alive: fail at once, or wait for it.
     on_overlap: Overlap = Overlap.FAIL
+    #: auto: chunks are key ranges the lanes read from the source where the batch allows it (engine.direct).
+    load_path: LoadPath = LoadPath.AUTO
     #: How long an attempt stays owned without a sign of life (a chunk commit, a step).
     lease_seconds: int = 600
     control_schema: str = "gaussdb_batch"

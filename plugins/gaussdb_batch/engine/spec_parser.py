@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from gaussdb_batch.engine.alerting_spec import AlertingSpecError, parse_alerting
-from gaussdb_batch.engine.choices import LoadMode, Overlap, ReconcileScopeKind, SourceKind
+from gaussdb_batch.engine.choices import LoadMode, LoadPath, Overlap, ReconcileScopeKind, SourceKind
 from gaussdb_batch.engine.spec import (
     MAX_CHUNK_ROWS,
     MAX_LANES,
@@ -52,13 +52,14 @@ _TOP_KEYS = {
     "source", "target", "keys", "mode", "chunk_rows", "lanes", "pool", "extract_pool",
     "max_rejects", "retries", "retry_delay_seconds", "retry_exponential_backoff",
     "max_retry_delay_seconds", "throttle_rows_per_second", "retention_days", "control_schema",
-    "on_overlap", "lease_seconds",
+    "on_overlap", "lease_seconds", "load_path",
     "same_database", "alerting", "checks",
     "chunk_target_seconds", "chunk_rows_min", "chunk_rows_max", "chunk_rows_step",
     "reconcile",
 }
 _SOURCE_KEYS = {"conn_id", "table", "interval_column", "sql", "files", "format", "order_by_key", "tie_break"}
 OVERLAP = tuple(Overlap)
+LOAD_PATHS = tuple(LoadPath)
 _TARGET_KEYS = {"conn_id", "table", "distribute_by", "interval_column"}
 _ADAPTIVE_KEYS = {"type", "t_min", "t_max", "step", "backlog_threshold", "watermark_column"}
 _REQUIRED = ("name", "source", "target", "keys", "schedule")
@@ -526,6 +527,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>", lines: Mapping[str, int] | 
         ),
         retention_days=ctx.integer("retention_days", d["retention_days"], minimum=0, maximum=MAX_RETENTION_DAYS),
         on_overlap=Overlap(_choice(ctx, "on_overlap", d["on_overlap"], OVERLAP)),
+        load_path=LoadPath(_choice(ctx, "load_path", d["load_path"], LOAD_PATHS)),
         lease_seconds=ctx.integer("lease_seconds", d["lease_seconds"], minimum=1, maximum=MAX_LEASE_SECONDS),
         control_schema=ctx.ident("control_schema", d["control_schema"]),
         same_database=same,

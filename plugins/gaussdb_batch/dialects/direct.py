@@ -1,0 +1,103 @@
+"""SQL of direct chunks, as Dialect methods: chunks planned as key ranges on the source, read by the lanes.
+
+A direct run's chunk is a range of the first key column (``chunks.key_from .. key_to``, integers)
+within the data interval. Its lane reads that range from the source in one snapshot: the range's
+fingerprint (the check's landed side), then its rows, which go straight into the target when the
+target holds none of the range, or into the landing as a stage for the upsert otherwise; the
+landing keeps the keys of every chunk (``SEQ`` numbers them inside the chunk's span of seqs), so
+compensation, the check and the journal find a run's keys where they always have.
+Identifiers are validated and quoted; values are always bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gaussdb_batch.dialects.checks import ChecksSQL
+from gaussdb_batch.dialects.core import SEQ, Column
+from gaussdb_batch.identifiers import TableRef
+from gaussdb_batch.identifiers import quote_ident as _q
+
+
+class DirectSQL(ChecksSQL):
+    """Mixin of ``Dialect``: the statements of direct chunks that a landing run does not have."""
+
+    def snapshot_read_sql(self) -> str:
+        """First statement of a source transaction whose reads of one chunk must see one snapshot."""
+        return "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+
+    def _interval_pred(self, interval_column: str | None, alias: str) -> str:
+        if interval_column is None:
+            return ""
+        ic = f"{alias}.{_q(interval_column)}"
+        return f" AND {ic} >= %(start)s AND {ic} < %(end)s"
+
+    def _key_range_pred(self, first_key: str, alias: str) -> str:
+        k = f"{alias}.{_q(first_key)}"
+        return f"{k} >= %(key_from)s AND {k} <= %(key_to)s"
+
+    def source_key_span_sql(self, table: TableRef, first_key: str, interval_column: str | None) -> str:
+        """Rows of the interval and the span of their first key: count, min, max; params: start, end."""
+        where = f"WHERE TRUE{self._interval_pred(interval_column, 's')}"
+        return f"SELECT count(*), min(s.{_q(first_key)}), max(s.{_q(first_key)}) FROM {table.sql} s {where}"
+
+    def source_key_buckets_sql(self, table: TableRef, first_key: str, interval_column: str | None) -> str:
+        """Rows of the interval per bucket of the first key (``(k - key_from) div width``); params:
+        start, end, key_from, width. Integer arithmetic only (``div`` of numeric is exact; a ``/``
+        between integers is float8 on openGauss)."""
+        k = f"s.{_q(first_key)}"
+        where = f"WHERE TRUE{self._interval_pred(interval_column, 's')}"
+        bucket = f"CAST(div(CAST({k} AS numeric) - %(key_from)s, %(width)s) AS bigint)"
+        return f"SELECT {bucket} AS b, count(*) FROM {table.sql} s {where} GROUP BY 1 ORDER BY 1"
+
+    def insert_direct_chunk_sql(self, schema: str) -> str:
+        return (
+            f"INSERT INTO {_q(schema)}.chunks (run_id, chunk_no, seq_lo, seq_hi, key_lo, key_hi, status,"
+            " rows_in, key_from, key_to) VALUES (%(run_id)s, %(chunk_no)s, %(seq_lo)s, %(seq_hi)s, %(key_lo)s,"
+            " %(key_hi)s, %(status)s, %(rows_in)s, %(key_from)s, %(key_to)s)"
+        )
+
+    def chunk_key_range_sql(self, schema: str) -> str:
+        """A chunk's first-key range (NULL for a chunk of landed seqs) and planned rows; params: run_id, chunk_no."""
+        return (f"SELECT key_from, key_to, rows_in FROM {_q(schema)}.chunks"
+                " WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s")
+
+    def run_is_direct_sql(self, schema: str) -> str:
+        """Whether a run's chunks are key ranges (any chunk has one); params: run_id."""
+        return (f"SELECT count(*) FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s AND key_from IS NOT NULL")
+
+    def source_range_fingerprint_sql(self, table: TableRef, cols: Sequence[Column], first_key: str,
+                                     interval_column: str | None) -> str:
+        """Count and summed row hash of the source's rows of one chunk: its landed side, hashed as the
+        target's values (a direct run's source columns have exactly the target's types); params:
+        start, end, key_from, key_to."""
+        return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0)"
+                f" FROM {table.sql} s WHERE {self._key_range_pred(first_key, 's')}"
+                f"{self._interval_pred(interval_column, 's')}")
+
+    def target_range_fingerprint_sql(self, target: TableRef, cols: Sequence[Column], first_key: str,
+                                     interval_column: str | None) -> str:
+        """Count and summed row hash of the target's rows in one chunk's range (and the interval, when the
+        target has an interval column); params: start, end, key_from, key_to."""
+        return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0)"
+                f" FROM {target.sql} t WHERE {self._key_range_pred(first_key, 't')}"
+                f"{self._interval_pred(interval_column, 't')}")
+
+    def source_range_select_sql(self, table: TableRef, cols: Sequence[Column], keys: Sequence[Column],
+                                interval_column: str | None, *, numbered: bool) -> str:
+        """The source's rows of one chunk: ``numbered`` with SEQ = %(base)s + their rank in key order
+        (for the landing; ``cols`` may be the keys only), else as they are (for the target)."""
+        names = ", ".join(f"s.{c.q}" for c in cols)
+        order = ", ".join(f"s.{k.q}" for k in keys)
+        seq = f"CAST(%(base)s AS bigint) + row_number() OVER (ORDER BY {order}), " if numbered else ""
+        return (f"SELECT {seq}{names} FROM {table.sql} s WHERE {self._key_range_pred(keys[0].name, 's')}"
+                f"{self._interval_pred(interval_column, 's')}")
+
+    def delete_landing_span_sql(self, landing: TableRef) -> str:
+        """A chunk's landed rows (its seqs lo..hi), before it is staged again; params: lo, hi."""
+        return f"DELETE FROM {landing.sql} WHERE {_q(SEQ)} BETWEEN %(lo)s AND %(hi)s"
+
+    def set_chunk_fingerprint_sql(self, schema: str) -> str:
+        """A direct chunk's landed side, read from the source with its rows; params: run_id, chunk_no, n, h."""
+        return (f"UPDATE {_q(schema)}.chunks SET land_rows = %(n)s, land_hash = %(h)s"
+                " WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s")
