@@ -1,4 +1,4 @@
-"""How a direct run cuts the interval's key buckets into chunks (engine.direct.split_ranges)."""
+"""How a direct run cuts the interval into key ranges (engine.direct.split_ranges)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,21 @@ from hypothesis import strategies as st
 from gaussdb_batch.engine.direct import KEY_MAX, KEY_MIN, split_ranges
 
 
-@given(
-    counts=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=40),
-    chunk_rows=st.integers(min_value=1, max_value=1000),
-)
-@settings(max_examples=200, deadline=None)
-def test_key_ranges_cover_every_key_once_and_hold_at_most_a_chunk_unless_one_bucket_does(counts, chunk_rows):
-    width, kmin = 7, -50
-    buckets = [(kmin + i * width, n) for i, n in enumerate(counts) if n]
-    ranges = split_ranges(kmin, width, buckets, chunk_rows)
-    if not buckets:
-        assert ranges == []
-        return
+@given(keys=st.lists(st.integers(min_value=-(1 << 40), max_value=1 << 40), min_size=1, max_size=300),
+       chunk_rows=st.integers(min_value=1, max_value=60))
+@settings(max_examples=300)
+def test_ranges_give_every_key_one_chunk_and_each_chunk_its_rows(keys, chunk_rows):
+    """The cuts are what the source returns: the first key of rows 1, 1 + chunk_rows, ... in key order
+    (first keys may repeat: a multi-column key; then the planned rows are an estimate)."""
+    ordered = sorted(keys)
+    cuts = ordered[::chunk_rows]
+    ranges = split_ranges(cuts, len(ordered), chunk_rows)
     assert ranges[0][0] == KEY_MIN and ranges[-1][1] == KEY_MAX
-    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(ranges))
-    assert sum(n for _, _, n in ranges) == sum(counts)
-    for a, b, n in ranges:
-        inside = [m for s, m in buckets if a <= s <= b]
-        assert sum(inside) == n
-        assert n <= chunk_rows or len(inside) == 1
+    assert all(b[0] == a[1] + 1 and a[0] <= a[1] for a, b in itertools.pairwise(ranges))
+    assert sum(n for _, _, n in ranges) == len(ordered)
+    assert all(n >= 0 for *_, n in ranges)
+    if len(set(ordered)) == len(ordered):  # a unique first key: planned rows are exact, every chunk but the last full
+        for a, b, n in ranges:
+            assert n == sum(1 for k in ordered if a <= k <= b)
+        assert [n for *_, n in ranges[:-1]] == [chunk_rows] * (len(ranges) - 1)
+        assert len(ranges) == -(-len(ordered) // chunk_rows)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gaussdb_batch.dialects.checks import ChecksSQL
-from gaussdb_batch.dialects.core import SEQ, Column
+from gaussdb_batch.dialects.core import SEQ, Column, base_type
+from gaussdb_batch.dialects.row_hash import odd_primes
 from gaussdb_batch.identifiers import TableRef
 from gaussdb_batch.identifiers import quote_ident as _q
 
@@ -41,14 +42,13 @@ class DirectSQL(ChecksSQL):
         where = f"WHERE TRUE{self._interval_pred(interval_column, 's')}"
         return f"SELECT count(*), min(s.{_q(first_key)}), max(s.{_q(first_key)}) FROM {table.sql} s {where}"
 
-    def source_key_buckets_sql(self, table: TableRef, first_key: str, interval_column: str | None) -> str:
-        """Rows of the interval per bucket of the first key (``(k - key_from) div width``); params:
-        start, end, key_from, width. Integer arithmetic only (``div`` of numeric is exact; a ``/``
-        between integers is float8 on openGauss)."""
+    def source_key_cuts_sql(self, table: TableRef, first_key: str, interval_column: str | None) -> str:
+        """The first key of every %(every)s-th row of the interval in key order (rows 1, 1 + every, ...):
+        where the chunks begin; params: start, end, every. Read in the key index's order."""
         k = f"s.{_q(first_key)}"
         where = f"WHERE TRUE{self._interval_pred(interval_column, 's')}"
-        bucket = f"CAST(div(CAST({k} AS numeric) - %(key_from)s, %(width)s) AS bigint)"
-        return f"SELECT {bucket} AS b, count(*) FROM {table.sql} s {where} GROUP BY 1 ORDER BY 1"
+        return (f"SELECT q.k FROM (SELECT {k} AS k, row_number() OVER (ORDER BY {k}) AS rn FROM {table.sql} s"
+                f" {where}) q WHERE mod(q.rn - 1, %(every)s) = 0 ORDER BY q.k")
 
     def insert_direct_chunk_sql(self, schema: str) -> str:
         return (
@@ -66,22 +66,40 @@ class DirectSQL(ChecksSQL):
         """Whether a run's chunks are key ranges (any chunk has one); params: run_id."""
         return (f"SELECT count(*) FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s AND key_from IS NOT NULL")
 
+    def representation_hash_expr(self, cols: Sequence[Column], first_key: str, alias: str) -> str:
+        """What the row hash treats as equal but a row's stored bytes tell apart: a numeric's display
+        scale (1.5 vs 1.50) and a float's signed zero. Per row, hashed with the first key so that
+        swapping them between rows shows; ``0`` when no column has such values."""
+        terms = []
+        for c, weight in zip(cols, odd_primes(len(cols))):
+            v, base = f"{alias}.{c.q}", base_type(c.type_sql)
+            if base == "numeric":
+                terms.append(f"coalesce(scale({v}), -1) * {weight}")
+            elif base in ("real", "double precision"):
+                terms.append(f"(CASE WHEN {v} = 0 THEN CAST(CAST({v} AS text) = '-0' AS integer) ELSE 0 END) * {weight}")
+        if not terms:
+            return "0"
+        return f"hashint8(CAST(hashint8({alias}.{_q(first_key)}) AS bigint) + {' + '.join(terms)})"
+
+    def _range_fingerprint(self, table: TableRef, cols: Sequence[Column], first_key: str,
+                           interval_column: str | None, alias: str, *, from_landing: bool) -> str:
+        return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, alias, from_landing=from_landing)}), 0),"
+                f" coalesce(sum({self.representation_hash_expr(cols, first_key, alias)}), 0)"
+                f" FROM {table.sql} {alias} WHERE {self._key_range_pred(first_key, alias)}"
+                f"{self._interval_pred(interval_column, alias)}")
+
     def source_range_fingerprint_sql(self, table: TableRef, cols: Sequence[Column], first_key: str,
                                      interval_column: str | None) -> str:
-        """Count and summed row hash of the source's rows of one chunk: its landed side, hashed as the
-        target's values (a direct run's source columns have exactly the target's types); params:
-        start, end, key_from, key_to."""
-        return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0)"
-                f" FROM {table.sql} s WHERE {self._key_range_pred(first_key, 's')}"
-                f"{self._interval_pred(interval_column, 's')}")
+        """Count, summed row hash and summed representation hash of the source's rows of one chunk: its
+        landed side, hashed as the target's values (a direct run's source columns have exactly the
+        target's types); params: start, end, key_from, key_to."""
+        return self._range_fingerprint(table, cols, first_key, interval_column, "s", from_landing=True)
 
     def target_range_fingerprint_sql(self, target: TableRef, cols: Sequence[Column], first_key: str,
                                      interval_column: str | None) -> str:
-        """Count and summed row hash of the target's rows in one chunk's range (and the interval, when the
-        target has an interval column); params: start, end, key_from, key_to."""
-        return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 't', from_landing=False)}), 0)"
-                f" FROM {target.sql} t WHERE {self._key_range_pred(first_key, 't')}"
-                f"{self._interval_pred(interval_column, 't')}")
+        """The same figures of the target's rows in one chunk's range (and the interval, when the target
+        has an interval column); params: start, end, key_from, key_to."""
+        return self._range_fingerprint(target, cols, first_key, interval_column, "t", from_landing=False)
 
     def source_range_select_sql(self, table: TableRef, cols: Sequence[Column], keys: Sequence[Column],
                                 interval_column: str | None, *, numbered: bool) -> str:

@@ -22,7 +22,7 @@ _TYPE_HASH = {"smallint": "hashint4", "integer": "hashint4", "real": "hashfloat4
               "double precision": "hashfloat8", "uuid": "uuid_hash"}
 
 
-def _odd_primes(n: int) -> list[int]:
+def odd_primes(n: int) -> list[int]:
     out: list[int] = []
     k = 3
     while len(out) < n:
@@ -48,7 +48,7 @@ class RowHashSQL(DialectCore):
         its cost is measured by ``python bench/hash_cost.py``.
         """
         terms = []
-        for c, weight in zip(cols, _odd_primes(len(cols))):
+        for c, weight in zip(cols, odd_primes(len(cols))):
             v = f"{alias}.{c.q}"
             if from_landing and not self.typed_landing:
                 v = f"CAST({v} AS {c.type_sql})"

@@ -3,7 +3,8 @@
 The landing path lands the whole interval with one COPY before any lane starts, and every row is
 written twice (landing, then target). A direct run instead plans its chunks on the source, as
 ranges of the first key (integers): one read of the interval's row count and key span, one of
-its rows per key bucket, merged into ranges of about ``chunk_rows`` rows. The outer ranges are
+the first key of every ``chunk_rows``-th row in key order (the key index's order), where the
+ranges begin. The outer ranges are
 open, so every key of the interval has exactly one chunk, whenever it appears. Extract then only
 creates the (empty) landing and writes the plan; the lanes read the source in parallel, one
 source session each.
@@ -46,9 +47,6 @@ from gaussdb_batch.hooks.dbapi import Connection, Cursor, one_row
 #: Seqs of the landing per direct chunk: chunk c owns ((c-1)·SPAN, c·SPAN]; its landed rows are the
 #: first ones. Equal spans keep the check's per-chunk grouping of consecutive chunks.
 SEQ_SPAN = 1 << 31
-#: Buckets of the first key read per planned chunk: finer buckets balance skewed keys better.
-BUCKETS_PER_CHUNK = 8
-MAX_BUCKETS = 100_000
 KEY_MIN, KEY_MAX = -(1 << 63), (1 << 63) - 1
 INTEGER_KEYS = frozenset({"smallint", "integer", "bigint"})
 
@@ -77,20 +75,25 @@ def direct_reason(ctx: BatchContext) -> str | None:
 
 
 # ----------------------------------------------------------------------------- the plan
-def split_ranges(kmin: int, width: int, buckets: list[tuple[int, int]], chunk_rows: int) -> list[tuple[int, int, int]]:
-    """Merge consecutive key buckets ((start key, rows), ascending) into ranges of at most ``chunk_rows``
-    rows (a bucket above it stays one range); (key_from, key_to, rows), the outer ends open."""
-    ranges: list[list[int]] = []
-    for start, n in buckets:
-        if ranges and ranges[-1][2] + n <= chunk_rows:
-            ranges[-1][2] += n
-            ranges[-1][1] = start + width - 1
-        else:
-            ranges.append([start, start + width - 1, n])
-    for i in range(1, len(ranges)):  # no gaps: a key between two buckets belongs to the earlier range
-        ranges[i][0] = ranges[i - 1][1] + 1
-    if ranges:
-        ranges[0][0], ranges[-1][1] = KEY_MIN, KEY_MAX
+def split_ranges(cuts: list[int], rows: int, chunk_rows: int) -> list[tuple[int, int, int]]:
+    """Ranges (key_from, key_to, planned rows) from the first key of every ``chunk_rows``-th row of the
+    interval, in key order: chunk i holds the keys from cut i up to the next cut, the outer ends open.
+    A first key shared by more rows than a chunk (a multi-column key) repeats a cut: that chunk
+    holds all of them."""
+    starts = sorted(set(cuts))
+    ranges = []
+    for i, a in enumerate(starts):
+        b = starts[i + 1] - 1 if i + 1 < len(starts) else KEY_MAX
+        ranges.append([a, b, 0])
+    if not ranges:
+        return []
+    ranges[0][0] = KEY_MIN
+    # Planned rows: chunk_rows per cut taken, the rest in the last chunk (exact for a unique first key).
+    left = rows
+    for i, a in enumerate(starts):
+        n = cuts.count(a) * chunk_rows
+        ranges[i][2] = min(n, left) if i + 1 < len(starts) else left
+        left -= ranges[i][2]
     return [(a, b, n) for a, b, n in ranges]
 
 
@@ -109,16 +112,11 @@ def _source_reads(ctx: BatchContext, start: dt.datetime, end: dt.datetime,
             n = int(n or 0)
             if n == 0:
                 return 0, [], None
-            kmin, kmax = int(kmin), int(kmax)
-            wanted = -(-n // chunk_rows)
-            if wanted <= 1 or kmax - kmin >= 1 << 62:
-                return n, [(KEY_MIN, KEY_MAX, n)], (kmin, kmax)
-            buckets = min(wanted * BUCKETS_PER_CHUNK, MAX_BUCKETS, kmax - kmin + 1)
-            width = -(-(kmax - kmin + 1) // buckets)
-            cur.execute(d.source_key_buckets_sql(table, first, ic),
-                        {"start": start, "end": end, "key_from": kmin, "width": width})
-            counts = [(kmin + int(b) * width, int(c)) for b, c in cur.fetchall()]
-            return n, split_ranges(kmin, width, counts, chunk_rows), (kmin, kmax)
+            if n <= chunk_rows:
+                return n, [(KEY_MIN, KEY_MAX, n)], (int(kmin), int(kmax))
+            cur.execute(d.source_key_cuts_sql(table, first, ic), {"start": start, "end": end, "every": chunk_rows})
+            cuts = [int(r[0]) for r in cur.fetchall()]
+            return n, split_ranges(cuts, n, chunk_rows), (int(kmin), int(kmax))
 
     return ctx.source_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: plan the chunks on the source")
 
@@ -284,14 +282,15 @@ def land_keys(ctx: BatchContext, src: Any, conn: Connection, run_id: int, params
     _copy(ctx, src, conn, _copy_sql(ctx, select, params, base), ctx.landing(run_id), [SEQ] + [c.name for c in cols])
 
 
-def source_fingerprint(ctx: BatchContext, src: Any, params: dict) -> tuple[int, int]:
+def source_fingerprint(ctx: BatchContext, src: Any, params: dict) -> tuple[int, int, int]:
+    """(rows, row hash, representation hash) of the chunk's source rows."""
     d, spec = ctx.dialect.for_landing(True), ctx.spec
     assert spec.source.table is not None
     with src.cursor() as cur:
         cur.execute(d.source_range_fingerprint_sql(spec.source.table, ctx.columns, ctx.key_columns[0].name,
                                                    spec.source.interval_column), params)
-        n, h = one_row(cur, "the chunk's source fingerprint")
-    return int(n), int(h)
+        n, h, r = one_row(cur, "the chunk's source fingerprint")
+    return int(n), int(h), int(r)
 
 
 def write_direct_chunk(cur: Cursor, conn: Connection, ctx: BatchContext, run_id: int, chunk: state.ClaimedChunk,
@@ -304,7 +303,7 @@ def write_direct_chunk(cur: Cursor, conn: Connection, ctx: BatchContext, run_id:
     lanes = lane_source(ctx)
     try:
         src = lanes.begin()
-        n_s, h_s = source_fingerprint(ctx, src, params)
+        n_s, h_s, r_s = source_fingerprint(ctx, src, params)
         if reload:  # the check's repair: the chunk is staged again from the source as it is now
             cur.execute(d.delete_landing_span_sql(ctx.landing(run_id)), {"lo": chunk.seq_lo, "hi": chunk.seq_hi})
         how = "staged"
@@ -314,8 +313,8 @@ def write_direct_chunk(cur: Cursor, conn: Connection, ctx: BatchContext, run_id:
         elif not reload:
             cur.execute(d.target_range_fingerprint_sql(ctx.target, ctx.columns, ctx.key_columns[0].name,
                                                        ctx.spec.target.interval_column), params)
-            n_t, h_t = (int(v) for v in one_row(cur, "the chunk's target fingerprint"))
-            if (n_t, h_t) == (n_s, h_s):
+            n_t, h_t, r_t = (int(v) for v in one_row(cur, "the chunk's target fingerprint"))
+            if (n_t, h_t, r_t) == (n_s, h_s, r_s):
                 land_keys(ctx, src, conn, run_id, params, base, full_rows=False)
                 cur.execute(d.mark_exact_sql(ctx.undo), {"run_id": run_id, "chunk_no": chunk.chunk_no})
                 how, existed = "identical", n_s
@@ -337,7 +336,7 @@ def write_direct_chunk(cur: Cursor, conn: Connection, ctx: BatchContext, run_id:
                              "staging the chunk", ctx.spec.name, run_id, chunk.chunk_no,
                              str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
                     src = lanes.begin()
-                    n_s, h_s = source_fingerprint(ctx, src, params)
+                    n_s, h_s, r_s = source_fingerprint(ctx, src, params)
         written = n_s if how in ("identical", "direct") else 0
         if how == "staged" and n_s:
             land_keys(ctx, src, conn, run_id, params, base, full_rows=True)

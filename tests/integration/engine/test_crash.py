@@ -43,7 +43,7 @@ def _writing_sessions(dsn: str) -> int:
     with psycopg2.connect(dsn) as c, c.cursor() as cur:
         cur.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND state = 'active' AND (query LIKE 'MERGE%%' OR query LIKE 'INSERT%%')"
+            " AND state = 'active' AND (query LIKE 'MERGE%%' OR query LIKE 'INSERT%%' OR query LIKE 'COPY%%')"
         )
         return cur.fetchone()[0]
 
