@@ -321,6 +321,7 @@ def _engine(same_db: bool, chunk_rows: int, lanes: int):
         "source": {**source, "interval_column": "l_shipdate"},
         "target": {"conn_id": "gbb_dst", "table": TARGET},
         "keys": KEYS, "chunk_rows": chunk_rows, "lanes": lanes, "control_schema": CONTROL,
+        "load_path": os.environ.get("BENCH_LOAD_PATH", "auto"),
     })
     ctx = BatchContext(spec, hook_factory=lambda cid: GaussDBHook(gaussdb_conn_id=cid))
     clock = StatementClock()

@@ -11,6 +11,7 @@ Environment knobs (all optional):
   BENCH_SCALES="1"            scales to run (1 = 6M lineitem rows)
   BENCH_METHODS="a,b"         these methods (names as in METHODS below; default DEFAULT_METHODS)
   BENCH_LANES=2               engine load lanes (separate processes)
+  BENCH_LOAD_PATH=auto        the engine's spec load_path: auto (direct key ranges where allowed) or landing
   BENCH_CHUNK_ROWS=10000      engine chunk size (the spec default)
   BENCH_DIALECT=postgres      engine dialect of the target connection (postgres: ON CONFLICT, gaussdb: MERGE)
   BENCH_SAMPLE_SINGLE=2000    rows for single-row autocommit inserts

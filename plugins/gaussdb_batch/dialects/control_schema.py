@@ -39,7 +39,7 @@ class ControlSchemaDDL:
             (6, "fingerprints without blind spots: forget landing fingerprints of the folding hash", self._control_v5(schema)),
             (7, "scheduled reconciliation: reconciliations, reconciliation_diffs", self._control_v7(schema)),
             (8, "repair runs: runs.repair_of, reconciliations.repair_run_id", self._control_v8(schema)),
-            (9, "direct chunks: chunks.key_from, key_to (a range of the first key)", self._control_v9(schema)),
+            (9, "direct chunks: chunks.key_from, key_to (a range of the first key), way (how it was written)", self._control_v9(schema)),
         ]
         tail = self.control_table_clause()
         return [(v, text, [sql + tail if sql.startswith("CREATE TABLE") else sql for sql in statements])
@@ -50,6 +50,7 @@ class ControlSchemaDDL:
         return [
             f"ALTER TABLE {s}.chunks ADD COLUMN key_from bigint",
             f"ALTER TABLE {s}.chunks ADD COLUMN key_to bigint",
+            f"ALTER TABLE {s}.chunks ADD COLUMN way varchar(16)",
         ]
 
     def _control_v8(self, schema: str) -> list[str]:

@@ -37,18 +37,16 @@ class DirectSQL(ChecksSQL):
         k = f"{alias}.{_q(first_key)}"
         return f"{k} >= %(key_from)s AND {k} <= %(key_to)s"
 
-    def source_key_span_sql(self, table: TableRef, first_key: str, interval_column: str | None) -> str:
-        """Rows of the interval and the span of their first key: count, min, max; params: start, end."""
-        where = f"WHERE TRUE{self._interval_pred(interval_column, 's')}"
-        return f"SELECT count(*), min(s.{_q(first_key)}), max(s.{_q(first_key)}) FROM {table.sql} s {where}"
-
     def source_key_cuts_sql(self, table: TableRef, first_key: str, interval_column: str | None) -> str:
-        """The first key of every %(every)s-th row of the interval in key order (rows 1, 1 + every, ...):
-        where the chunks begin; params: start, end, every. Read in the key index's order."""
+        """One pass over the interval in key order (the key index's order): the first key of every
+        %(every)s-th row (rows 1, 1 + every, ...: where the chunks begin), and the last row's key and
+        number (the interval's greatest key and its row count); rows (key, row number, is the last).
+        Params: start, end, every."""
         k = f"s.{_q(first_key)}"
         where = f"WHERE TRUE{self._interval_pred(interval_column, 's')}"
-        return (f"SELECT q.k FROM (SELECT {k} AS k, row_number() OVER (ORDER BY {k}) AS rn FROM {table.sql} s"
-                f" {where}) q WHERE mod(q.rn - 1, %(every)s) = 0 ORDER BY q.k")
+        return (f"SELECT q.k, q.rn, q.last FROM (SELECT {k} AS k, row_number() OVER w AS rn,"
+                f" lead({k}) OVER w IS NULL AS last FROM {table.sql} s {where} WINDOW w AS (ORDER BY {k})) q"
+                f" WHERE mod(q.rn - 1, %(every)s) = 0 OR q.last ORDER BY q.rn")
 
     def insert_direct_chunk_sql(self, schema: str) -> str:
         return (
@@ -58,8 +56,9 @@ class DirectSQL(ChecksSQL):
         )
 
     def chunk_key_range_sql(self, schema: str) -> str:
-        """A chunk's first-key range (NULL for a chunk of landed seqs) and planned rows; params: run_id, chunk_no."""
-        return (f"SELECT key_from, key_to, rows_in FROM {_q(schema)}.chunks"
+        """A chunk's first-key range (NULL for a chunk of landed seqs), planned rows, how it was last
+        written and the rows it landed; params: run_id, chunk_no."""
+        return (f"SELECT key_from, key_to, rows_in, way, land_rows FROM {_q(schema)}.chunks"
                 " WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s")
 
     def run_is_direct_sql(self, schema: str) -> str:
@@ -82,9 +81,12 @@ class DirectSQL(ChecksSQL):
         return f"hashint8(CAST(hashint8({alias}.{_q(first_key)}) AS bigint) + {' + '.join(terms)})"
 
     def _range_fingerprint(self, table: TableRef, cols: Sequence[Column], first_key: str,
-                           interval_column: str | None, alias: str, *, from_landing: bool) -> str:
+                           interval_column: str | None, alias: str, *, from_landing: bool,
+                           representation: bool = True) -> str:
+        rep = (f"coalesce(sum({self.representation_hash_expr(cols, first_key, alias)}), 0)" if representation
+               else "0")
         return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, alias, from_landing=from_landing)}), 0),"
-                f" coalesce(sum({self.representation_hash_expr(cols, first_key, alias)}), 0)"
+                f" {rep}"
                 f" FROM {table.sql} {alias} WHERE {self._key_range_pred(first_key, alias)}"
                 f"{self._interval_pred(interval_column, alias)}")
 
@@ -96,10 +98,18 @@ class DirectSQL(ChecksSQL):
         return self._range_fingerprint(table, cols, first_key, interval_column, "s", from_landing=True)
 
     def target_range_fingerprint_sql(self, target: TableRef, cols: Sequence[Column], first_key: str,
-                                     interval_column: str | None) -> str:
+                                     interval_column: str | None, *, representation: bool = True) -> str:
         """The same figures of the target's rows in one chunk's range (and the interval, when the target
-        has an interval column); params: start, end, key_from, key_to."""
-        return self._range_fingerprint(target, cols, first_key, interval_column, "t", from_landing=False)
+        has an interval column); params: start, end, key_from, key_to. Without ``representation`` its
+        third figure is 0 (it is compared with a source's only between servers of one family)."""
+        return self._range_fingerprint(target, cols, first_key, interval_column, "t", from_landing=False,
+                                       representation=representation)
+
+    def target_range_holds_rows_sql(self, target: TableRef, first_key: str, interval_column: str | None) -> str:
+        """1 when the target holds a row in one chunk's range (and interval), else no row: an index
+        probe; params: start, end, key_from, key_to."""
+        return (f"SELECT 1 FROM {target.sql} t WHERE {self._key_range_pred(first_key, 't')}"
+                f"{self._interval_pred(interval_column, 't')} LIMIT 1")
 
     def source_range_select_sql(self, table: TableRef, cols: Sequence[Column], keys: Sequence[Column],
                                 interval_column: str | None, *, numbered: bool) -> str:
@@ -111,11 +121,35 @@ class DirectSQL(ChecksSQL):
         return (f"SELECT {seq}{names} FROM {table.sql} s WHERE {self._key_range_pred(keys[0].name, 's')}"
                 f"{self._interval_pred(interval_column, 's')}")
 
+    def land_keys_from_target_sql(self, landing: TableRef, target: TableRef, keys: Sequence[Column],
+                                  interval_column: str | None) -> str:
+        """The keys of the target's rows in one chunk's range (and interval) into the landing, numbered
+        %(base)s + their rank in key order: a range the chunk just copied in, or found identical.
+        Params: base, start, end, key_from, key_to."""
+        knames = ", ".join(k.q for k in keys)
+        order = ", ".join(f"t.{k.q}" for k in keys)
+        return (f"INSERT INTO {landing.sql} ({_q(SEQ)}, {knames}) SELECT CAST(%(base)s AS bigint)"
+                f" + row_number() OVER (ORDER BY {order}), {order} FROM {target.sql} t"
+                f" WHERE {self._key_range_pred(keys[0].name, 't')}{self._interval_pred(interval_column, 't')}")
+
+    def keys_and_fingerprint_sql(self, landing: TableRef, target: TableRef, cols: Sequence[Column],
+                                 keys: Sequence[Column], interval_column: str | None) -> str | None:
+        """``land_keys_from_target_sql`` and the count and summed row hash of the same target rows in one
+        statement (one read of the range), where the server can (a data-modifying WITH); None: run the
+        two statements. Params: those of both."""
+        return None
+
+    def landed_range_fingerprint_sql(self, landing: TableRef, cols: Sequence[Column]) -> str:
+        """Count and summed row hash of a staged chunk's landed rows (seqs lo..hi), before any of them
+        is rejected; params: lo, hi."""
+        return (f"SELECT count(*), coalesce(sum({self.row_hash_expr(cols, 's', from_landing=True)}), 0)"
+                f" FROM {landing.sql} s WHERE s.{_q(SEQ)} BETWEEN %(lo)s AND %(hi)s")
+
     def delete_landing_span_sql(self, landing: TableRef) -> str:
         """A chunk's landed rows (its seqs lo..hi), before it is staged again; params: lo, hi."""
         return f"DELETE FROM {landing.sql} WHERE {_q(SEQ)} BETWEEN %(lo)s AND %(hi)s"
 
     def set_chunk_fingerprint_sql(self, schema: str) -> str:
-        """A direct chunk's landed side, read from the source with its rows; params: run_id, chunk_no, n, h."""
-        return (f"UPDATE {_q(schema)}.chunks SET land_rows = %(n)s, land_hash = %(h)s"
+        """A direct chunk's landed side and how it was written; params: run_id, chunk_no, n, h, way."""
+        return (f"UPDATE {_q(schema)}.chunks SET land_rows = %(n)s, land_hash = %(h)s, way = %(way)s"
                 " WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s")

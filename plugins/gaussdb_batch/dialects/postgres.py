@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gaussdb_batch.dialects.base import Column, Dialect
+from gaussdb_batch.dialects.base import SEQ, Column, Dialect
 from gaussdb_batch.identifiers import TableRef
+from gaussdb_batch.identifiers import quote_ident as _q
 
 
 #: The upsert's name for the target row (its whole-row value is compared with EXCLUDED).
@@ -16,6 +17,19 @@ class PostgresDialect(Dialect):
     """PostgreSQL 12+: the reference server our tests run on."""
 
     name = "postgres"
+
+    def keys_and_fingerprint_sql(self, landing: TableRef, target: TableRef, cols: Sequence[Column],
+                                 keys: Sequence[Column], interval_column: str | None) -> str | None:
+        """One read of a straight chunk's range: its keys into the landing (a data-modifying WITH, which
+        openGauss does not have) and the count and summed row hash of its rows."""
+        knames = ", ".join(k.q for k in keys)
+        order = ", ".join(f"r.{k.q}" for k in keys)
+        rows = (f"SELECT {', '.join(f't.{k.q}' for k in keys)}, {self.row_hash_expr(cols, 't', from_landing=False)}"
+                f" AS gb_h FROM {target.sql} t WHERE {self._key_range_pred(keys[0].name, 't')}"
+                f"{self._interval_pred(interval_column, 't')}")
+        return (f"WITH r AS MATERIALIZED ({rows}), k AS (INSERT INTO {landing.sql} ({_q(SEQ)}, {knames})"
+                f" SELECT CAST(%(base)s AS bigint) + row_number() OVER (ORDER BY {order}), {order} FROM r)"
+                " SELECT count(*), coalesce(sum(r.gb_h), 0) FROM r")
 
     def chunk_plan_settings_sql(self, pinned: bool = True) -> str:
         # PostgreSQL also JIT-compiles a chunk's statements (their estimated cost is a whole

@@ -2,27 +2,28 @@
 
 The landing path lands the whole interval with one COPY before any lane starts, and every row is
 written twice (landing, then target). A direct run instead plans its chunks on the source, as
-ranges of the first key (integers): one read of the interval's row count and key span, one of
-the first key of every ``chunk_rows``-th row in key order (the key index's order), where the
-ranges begin. The outer ranges are
+ranges of the first key (integers): one read of the interval in key order (the key index's
+order) returns the first key of every ``chunk_rows``-th row, where the ranges begin, and the
+interval's row count and greatest key. The outer ranges are
 open, so every key of the interval has exactly one chunk, whenever it appears. Extract then only
 creates the (empty) landing and writes the plan; the lanes read the source in parallel, one
 source session each.
 
 One chunk is one transaction on the target, as always (claim, write, journal, DONE, commit),
-plus one REPEATABLE READ transaction on the source, so all of the chunk's reads see one snapshot:
+plus one REPEATABLE READ transaction on the lane's source session, so all of the chunk's source
+reads see one snapshot. How it was written is ``chunks.way`` (``Way``):
 
-1. the range's fingerprint on the source (count, summed row hash: the check's landed side, stored
-   on the chunk row; hashed as the target's values, which a direct run's source columns are);
-2. the target's fingerprint of the same range (and interval, when the target has an interval
-   column). Equal: the target already holds exactly these rows; nothing is written or journaled
-   (the chunk is marked exact), only the keys are landed;
-3. the target holds no row of the range: the rows go from the source straight into the target
-   with COPY, once (binary), and their keys into the landing. Compensation deletes a chunk's
-   landed keys, as for any chunk that inserted them;
-4. otherwise, or when that COPY fails (a key that arrived since, a row the target refuses): the
-   rows are staged in the landing and written by the engine's upsert (engine.load: the journal
-   of what changes, bisection of bad rows to the rejects).
+1. ``straight``: the target holds no row of the range (an index probe). The rows go from the
+   source straight into the target with COPY, once; the target's fingerprint of the range, read
+   right after on the server that received them, is the check's landed side (its count must be
+   the COPY's, else another writer's rows are in the range and the chunk is staged), and the keys
+   go into the landing, from the same read where the server can (a data-modifying WITH);
+2. ``identical``: the source's fingerprint of the range equals the target's (compared only
+   between servers that compute one hash, and skipped for the next ranges after one differed):
+   nothing is written or journaled (the chunk is marked exact), only the keys are landed;
+3. ``staged``: otherwise, or when the straight COPY fails (a key that arrived since, a row the
+   target refuses): the rows are landed and written by the engine's upsert (engine.load: the
+   journal of what changes, bisection of bad rows to the rejects).
 
 Direct chunks apply where every condition holds: a table source with a unique index on the keys,
 a first key of an integer type, source and target in different databases, mode upsert, both
@@ -106,17 +107,13 @@ def _source_reads(ctx: BatchContext, start: dt.datetime, end: dt.datetime,
 
     def read(conn: Connection) -> tuple[int, list[tuple[int, int, int]], tuple[int, int] | None]:
         with conn.cursor() as cur:
-            cur.execute(d.snapshot_read_sql())
-            cur.execute(d.source_key_span_sql(table, first, ic), {"start": start, "end": end})
-            n, kmin, kmax = one_row(cur, "the interval's key span")
-            n = int(n or 0)
-            if n == 0:
-                return 0, [], None
-            if n <= chunk_rows:
-                return n, [(KEY_MIN, KEY_MAX, n)], (int(kmin), int(kmax))
             cur.execute(d.source_key_cuts_sql(table, first, ic), {"start": start, "end": end, "every": chunk_rows})
-            cuts = [int(r[0]) for r in cur.fetchall()]
-            return n, split_ranges(cuts, n, chunk_rows), (int(kmin), int(kmax))
+            rows = cur.fetchall()
+        if not rows:
+            return 0, [], None
+        n, kmax = int(rows[-1][1]), int(rows[-1][0])
+        cuts = [int(k) for k, rn, _ in rows if (int(rn) - 1) % chunk_rows == 0]
+        return n, split_ranges(cuts, n, chunk_rows), (cuts[0], kmax)
 
     return ctx.source_hook.run_in_transaction(read, purpose=f"{ctx.spec.name}: plan the chunks on the source")
 
@@ -162,11 +159,22 @@ def _with_cursor(conn: Connection, fn: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- one chunk
+class Way:
+    """How a direct chunk was last written (``chunks.way``)."""
+
+    STRAIGHT = "straight"    # copied from the source straight into the target; keys landed
+    IDENTICAL = "identical"  # the target held the range's rows already; keys landed, nothing written
+    STAGED = "staged"        # rows landed, then upserted
+    EMPTY = "empty"          # no source row in the range
+
+
 @dataclass(frozen=True)
 class KeyRange:
     key_from: int
     key_to: int
     rows_planned: int
+    way: str | None = None
+    landed: int = 0
 
 
 def key_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int) -> KeyRange | None:
@@ -175,7 +183,7 @@ def key_range(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int) -> Key
     row = cur.fetchone()
     if row is None or row[0] is None:
         return None
-    return KeyRange(int(row[0]), int(row[1]), int(row[2] or 0))
+    return KeyRange(int(row[0]), int(row[1]), int(row[2] or 0), row[3], int(row[4] or 0))
 
 
 class LaneSource:
@@ -263,23 +271,26 @@ def _copy_sql(ctx: BatchContext, select: str, params: dict, base: int = 0) -> st
                      "base": str(int(base))}
 
 
-def _copy(ctx: BatchContext, src: Any, conn: Connection, out_select: str, table: Any, names: list[str]) -> None:
-    from gaussdb_batch.hooks.copy_pipe import copy_between
+def _copy(ctx: BatchContext, src: Any, conn: Connection, out_select: str, table: Any, names: list[str]) -> int:
+    """Pipe one source SELECT into a target table (binary between servers whose values' binary forms are
+    one, else csv); the rows the target took in."""
+    from gaussdb_batch.hooks.copy_pipe import copy_rows_between
 
-    d = ctx.dialect
-    copy_between(ctx.source_hook, src, d.copy_out_sql(out_select, binary=True), ctx.target_hook, conn,
-                 d.copy_in_sql(table, names, binary=True))
+    d, binary = ctx.dialect, same_hash(ctx)
+    return copy_rows_between(ctx.source_hook, src, d.copy_out_sql(out_select, binary=binary), ctx.target_hook, conn,
+                             d.copy_in_sql(table, names, binary=binary))
 
 
-def land_keys(ctx: BatchContext, src: Any, conn: Connection, run_id: int, params: dict, base: int,
-              *, full_rows: bool) -> None:
-    """The chunk's source rows (or only their keys) into the landing, numbered base+1.. in key order."""
-    d, spec = ctx.dialect, ctx.spec
-    table = spec.source.table
-    assert table is not None
-    cols = ctx.columns if full_rows else ctx.key_columns
-    select = d.source_range_select_sql(table, cols, ctx.key_columns, spec.source.interval_column, numbered=True)
-    _copy(ctx, src, conn, _copy_sql(ctx, select, params, base), ctx.landing(run_id), [SEQ] + [c.name for c in cols])
+def same_hash(ctx: BatchContext) -> bool:
+    """Source and target compute one row hash and share binary COPY forms: both PostgreSQL of one major
+    version, every column of exactly the target's (binary-safe) type. Then a range's fingerprint read on
+    the source is comparable with the target's (the identical-range test), and rows move in binary."""
+    cached = ctx.__dict__.get("_direct_same_hash")
+    if cached is None:
+        from gaussdb_batch.engine.landing import binary_copy
+
+        cached = ctx.__dict__["_direct_same_hash"] = binary_copy(ctx, True)
+    return bool(cached)
 
 
 def source_fingerprint(ctx: BatchContext, src: Any, params: dict) -> tuple[int, int, int]:
@@ -293,58 +304,156 @@ def source_fingerprint(ctx: BatchContext, src: Any, params: dict) -> tuple[int, 
     return int(n), int(h), int(r)
 
 
+def _target_fingerprint(cur: Cursor, ctx: BatchContext, params: dict) -> tuple[int, int, int]:
+    d = ctx.dialect
+    cur.execute(d.target_range_fingerprint_sql(ctx.target, ctx.columns, ctx.key_columns[0].name,
+                                               ctx.spec.target.interval_column, representation=same_hash(ctx)),
+                params)
+    n, h, r = one_row(cur, "the chunk's target fingerprint")
+    return int(n), int(h), int(r)
+
+
+def _land_target_keys(cur: Cursor, ctx: BatchContext, run_id: int, params: dict, base: int) -> None:
+    cur.execute(ctx.dialect.land_keys_from_target_sql(ctx.landing(run_id), ctx.target, ctx.key_columns,
+                                                      ctx.spec.target.interval_column), {**params, "base": base})
+
+
+class _Foreign(Exception):
+    """Rows of another writer reached the chunk's range during its straight COPY."""
+
+
+def _straight(cur: Cursor, conn: Connection, ctx: BatchContext, run_id: int, chunk: state.ClaimedChunk, src: Any,
+              params: dict, base: int) -> tuple[int, int] | None:
+    """Copy the range from the source straight into the target, which holds none of it; then the target's
+    fingerprint of the range (the landed side, computed on the server that received the rows) and the
+    keys into the landing. None when it did not complete (rolled back to its savepoint)."""
+    d, driver, spec = ctx.dialect, ctx.target_hook.driver, ctx.spec
+    table = spec.source.table
+    assert table is not None
+    select = d.source_range_select_sql(table, ctx.columns, ctx.key_columns, spec.source.interval_column,
+                                       numbered=False)
+    cur.execute(d.savepoint_sql("gb_direct"))
+    try:
+        rows = _copy(ctx, src, conn, _copy_sql(ctx, select, params), ctx.target, [c.name for c in ctx.columns])
+        both = d.keys_and_fingerprint_sql(ctx.landing(run_id), ctx.target, ctx.columns, ctx.key_columns,
+                                          spec.target.interval_column)
+        if both is not None:
+            cur.execute(both, {**params, "base": base})
+            n, h = (int(v) for v in one_row(cur, "the straight chunk's fingerprint"))
+        else:
+            n, h, _ = _target_fingerprint(cur, ctx, params)
+            _land_target_keys(cur, ctx, run_id, params, base)
+        if n != rows:  # the savepoint takes the landed keys back too
+            raise _Foreign(f"{n - rows} rows of another writer are in the range")
+    except (driver.Error, _Foreign) as exc:
+        cur.execute(d.rollback_to_savepoint_sql("gb_direct"))
+        cur.execute(d.release_savepoint_sql("gb_direct"))
+        log.info("batch=%s run=%s chunk=%s: the straight COPY into the target did not complete (%s); staging the "
+                 "chunk", spec.name, run_id, chunk.chunk_no, str(exc).splitlines()[0][:200] or type(exc).__name__)
+        return None
+    cur.execute(d.release_savepoint_sql("gb_direct"))
+    return n, h
+
+
+def _stage(cur: Cursor, conn: Connection, ctx: BatchContext, run_id: int, chunk: state.ClaimedChunk, src: Any,
+           params: dict, base: int) -> int:
+    """The range's source rows into the landing, numbered base+1.. in key order; rows landed."""
+    d, spec = ctx.dialect, ctx.spec
+    table = spec.source.table
+    assert table is not None
+    select = d.source_range_select_sql(table, ctx.columns, ctx.key_columns, spec.source.interval_column,
+                                       numbered=True)
+    return _copy(ctx, src, conn, _copy_sql(ctx, select, params, base), ctx.landing(run_id),
+                 [SEQ] + [c.name for c in ctx.columns])
+
+
+def _landed_fingerprint(cur: Cursor, ctx: BatchContext, run_id: int, chunk: state.ClaimedChunk) -> tuple[int, int]:
+    """A staged chunk's landed rows: count and summed row hash, read from the landing (before any reject)."""
+    d = ctx.landing_dialect(run_id)
+    cur.execute(d.landed_range_fingerprint_sql(ctx.landing(run_id), ctx.columns),
+                {"lo": chunk.seq_lo, "hi": chunk.seq_hi})
+    n, h = one_row(cur, "the staged chunk's fingerprint")
+    return int(n), int(h)
+
+
+#: After a range found different, a lane skips this many ranges' source fingerprints (it stages them
+#: straight away) before it compares again: the comparison costs two reads that only an identical
+#: range pays back.
+SKIP_AFTER_DIFFERENT = 7
+
+
+def _worth_comparing(ctx: BatchContext) -> bool:
+    """Whether this lane compares the next pre-filled range with the source before staging it."""
+    skip = int(ctx.__dict__.get("_direct_skip", 0))
+    if skip > 0:
+        ctx.__dict__["_direct_skip"] = skip - 1
+        return False
+    return True
+
+
+def _compared(ctx: BatchContext, *, identical: bool) -> None:
+    ctx.__dict__["_direct_skip"] = 0 if identical else SKIP_AFTER_DIFFERENT
+
+
 def write_direct_chunk(cur: Cursor, conn: Connection, ctx: BatchContext, run_id: int, chunk: state.ClaimedChunk,
                        rng: KeyRange, *, reload: bool, stage: Any) -> DirectWrite:
     """Read the chunk's range from the source and put it in place (module docstring); inside the chunk's
-    transaction. ``stage(lo, hi)`` writes landed seqs lo..hi through the engine's upsert (engine.load)."""
-    d, driver = ctx.dialect, ctx.target_hook.driver
+    transaction. ``stage(lo, hi)`` writes landed seqs lo..hi through the engine's upsert (engine.load)
+    and returns (rows written, rows whose key existed).
+
+    A reload (the check's repair) of a staged chunk writes its landed rows again, as any chunk's
+    reload does; of a chunk that landed keys only, it stages the range again from the source as it is.
+    """
+    d = ctx.dialect
     params = _params(cur, ctx, run_id, rng)
     base = chunk.seq_lo - 1
+    if reload and rng.way == Way.STAGED:
+        written, existed = stage(base + 1, base + rng.landed) if rng.landed else (0, 0)
+        return DirectWrite(rng.landed, written, existed, Way.STAGED)
     lanes = lane_source(ctx)
     try:
         src = lanes.begin()
-        n_s, h_s, r_s = source_fingerprint(ctx, src, params)
-        if reload:  # the check's repair: the chunk is staged again from the source as it is now
+        if reload:
             cur.execute(d.delete_landing_span_sql(ctx.landing(run_id)), {"lo": chunk.seq_lo, "hi": chunk.seq_hi})
-        how = "staged"
-        existed = 0
-        if n_s == 0:
-            how = "empty"
-        elif not reload:
-            cur.execute(d.target_range_fingerprint_sql(ctx.target, ctx.columns, ctx.key_columns[0].name,
-                                                       ctx.spec.target.interval_column), params)
-            n_t, h_t, r_t = (int(v) for v in one_row(cur, "the chunk's target fingerprint"))
-            if (n_t, h_t, r_t) == (n_s, h_s, r_s):
-                land_keys(ctx, src, conn, run_id, params, base, full_rows=False)
+        else:
+            cur.execute(d.target_range_holds_rows_sql(ctx.target, ctx.key_columns[0].name,
+                                                      ctx.spec.target.interval_column), params)
+            if cur.fetchone() is None:
+                straight = _straight(cur, conn, ctx, run_id, chunk, src, params, base)
+                if straight is not None:
+                    way = Way.STRAIGHT if straight[0] else Way.EMPTY
+                    _finish(cur, ctx, run_id, chunk, straight, way)
+                    lanes.end()
+                    return DirectWrite(straight[0], straight[0], 0, way)
+                src = lanes.begin()  # a fresh snapshot for the staged read
+        source_fp = None
+        if same_hash(ctx) and not reload and _worth_comparing(ctx):
+            source_fp = source_fingerprint(ctx, src, params)
+            if source_fp[0] and source_fp == _target_fingerprint(cur, ctx, params):
+                n_s, h_s, _ = source_fp
+                _land_target_keys(cur, ctx, run_id, params, base)
                 cur.execute(d.mark_exact_sql(ctx.undo), {"run_id": run_id, "chunk_no": chunk.chunk_no})
-                how, existed = "identical", n_s
-            elif n_t == 0:
-                table = ctx.spec.source.table
-                assert table is not None
-                cur.execute(d.savepoint_sql("gb_direct"))
-                try:
-                    _copy(ctx, src, conn, _copy_sql(ctx, d.source_range_select_sql(
-                        table, ctx.columns, ctx.key_columns, ctx.spec.source.interval_column,
-                        numbered=False), params), ctx.target, [c.name for c in ctx.columns])
-                    land_keys(ctx, src, conn, run_id, params, base, full_rows=False)
-                    cur.execute(d.release_savepoint_sql("gb_direct"))
-                    how = "direct"
-                except driver.Error as exc:
-                    cur.execute(d.rollback_to_savepoint_sql("gb_direct"))
-                    cur.execute(d.release_savepoint_sql("gb_direct"))
-                    log.info("batch=%s run=%s chunk=%s: the straight COPY into the target did not complete (%s); "
-                             "staging the chunk", ctx.spec.name, run_id, chunk.chunk_no,
-                             str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
-                    src = lanes.begin()
-                    n_s, h_s, r_s = source_fingerprint(ctx, src, params)
-        written = n_s if how in ("identical", "direct") else 0
-        if how == "staged" and n_s:
-            land_keys(ctx, src, conn, run_id, params, base, full_rows=True)
-            written, existed = stage(base + 1, base + n_s)
-        cur.execute(d.set_chunk_fingerprint_sql(ctx.schema),
-                    {"run_id": run_id, "chunk_no": chunk.chunk_no, "n": n_s, "h": h_s})
+                _finish(cur, ctx, run_id, chunk, (n_s, h_s), Way.IDENTICAL)
+                _compared(ctx, identical=True)
+                lanes.end()
+                return DirectWrite(n_s, n_s, n_s, Way.IDENTICAL)
+            _compared(ctx, identical=False)
+        landed = _stage(cur, conn, ctx, run_id, chunk, src, params, base)
         lanes.end()
-        return DirectWrite(n_s, written, existed, how)
+        # The landed side before the write (no reject of this load is stored yet): the source's figures
+        # of this snapshot when they were read, else the landing's.
+        fp = (source_fp[0], source_fp[1]) if source_fp is not None and source_fp[0] == landed else \
+            _landed_fingerprint(cur, ctx, run_id, chunk)
+        _finish(cur, ctx, run_id, chunk, fp, Way.STAGED)
+        written, existed = stage(base + 1, base + landed) if landed else (0, 0)
+        return DirectWrite(landed, written, existed, Way.STAGED if landed else Way.EMPTY)
     except BaseException:
         lanes.close()
         raise
+
+
+def _finish(cur: Cursor, ctx: BatchContext, run_id: int, chunk: state.ClaimedChunk, fingerprint: tuple[int, int],
+            way: str) -> None:
+    """The chunk's landed side, for the check, and how it was written."""
+    cur.execute(ctx.dialect.set_chunk_fingerprint_sql(ctx.schema),
+                {"run_id": run_id, "chunk_no": chunk.chunk_no, "n": fingerprint[0], "h": fingerprint[1], "way": way})

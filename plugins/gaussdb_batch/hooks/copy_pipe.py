@@ -68,6 +68,17 @@ def copy_between(
     failed and the caller rolls back (``run_in_transaction`` does). The source's error is
     raised when it failed first, so its SQLSTATE is what gets classified.
     """
+    return _pipe(src_hook, src_conn, copy_out_sql, dst_hook, dst_conn, copy_in_sql)[0]
+
+
+def copy_rows_between(src_hook: GaussDBHook, src_conn: Any, copy_out_sql: str, dst_hook: GaussDBHook, dst_conn: Any,
+                      copy_in_sql: str) -> int:
+    """``copy_between``, returning the rows the destination's COPY took in."""
+    return _pipe(src_hook, src_conn, copy_out_sql, dst_hook, dst_conn, copy_in_sql)[1]
+
+
+def _pipe(src_hook: GaussDBHook, src_conn: Any, copy_out_sql: str, dst_hook: GaussDBHook, dst_conn: Any,
+          copy_in_sql: str) -> tuple[int, int]:
     read_fd, write_fd = os.pipe()
     failure: list[BaseException] = []
     done = threading.Event()
@@ -95,7 +106,7 @@ def copy_between(
     producer.start()
     try:
         with dst_conn.cursor() as cur:
-            dst_hook.driver.copy_in(cur, copy_in_sql, reader)
+            rows = dst_hook.driver.copy_in(cur, copy_in_sql, reader)
     except BaseException:
         if not done.is_set():
             _cancel(src_hook, src_conn)
@@ -113,7 +124,7 @@ def copy_between(
         raise RuntimeError("the COPY source thread did not finish after the destination completed")
     if failure:
         raise failure[0]
-    return reader.nbytes
+    return reader.nbytes, int(rows if rows is not None else -1)
 
 
 def _cancel(hook: GaussDBHook, conn: Connection) -> None:
