@@ -26,10 +26,13 @@ reads see one snapshot. How it was written is ``chunks.way`` (``Way``):
    journal of what changes, bisection of bad rows to the rejects).
 
 Direct chunks apply where every condition holds: a table source with a unique index on the keys,
-a first key of an integer type, source and target in different databases, mode upsert, both
-servers PostgreSQL of one major version with every column of exactly the target's type (the
-binary COPY's condition, which also makes the two servers' row hashes one function), and the
-spec's ``load_path`` is ``auto``. Anything else lands the interval first (``direct_reason``).
+a first key of an integer type, source and target in different databases, mode upsert, every
+source column of exactly the target's type, a GaussDB target that parses numbers strictly (not
+sql_compatibility B, whose COPY turns bad number text into 0), and the spec's ``load_path`` is
+``auto``. Anything else lands the interval first (``direct_reason``). Between two PostgreSQL
+servers of one major version with binary-safe types, rows move in binary and the identical-range
+test runs (both servers compute one row hash); otherwise rows move in csv and a pre-filled range
+is always staged (GaussDB's MERGE then leaves its identical rows alone).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from gaussdb_batch.dialects import SEQ
+from gaussdb_batch.dialects import SEQ, GaussDBDialect
 from gaussdb_batch.dialects.base import base_type
 from gaussdb_batch.engine import state
 from gaussdb_batch.engine.choices import LoadMode, LoadPath, SourceKind
@@ -69,9 +72,15 @@ def direct_reason(ctx: BatchContext) -> str | None:
         return "the source has no unique index on exactly the keys"
     if base_type(ctx.key_columns[0].type_sql) not in INTEGER_KEYS:
         return f"the first key {ctx.key_columns[0].name} is not an integer"
-    if not binary_copy(ctx, True):
-        return ("the servers are not both PostgreSQL of one major version, or a source column's type differs "
-                "from the target's")
+    if binary_copy(ctx, True):
+        return None
+    types = ctx.source_column_types
+    differ = [c.name for c in ctx.columns if types.get(c.name) != c.type_sql]
+    if differ:
+        return f"source columns {', '.join(differ)} have another type than the target's"
+    d = ctx.dialect
+    if isinstance(d, GaussDBDialect) and not d.lands_typed(ctx.columns):
+        return "the target casts bad number text to 0 (sql_compatibility B): rows are landed as text and checked"
     return None
 
 
