@@ -358,7 +358,7 @@ def _straight(cur: Cursor, conn: Connection, ctx: BatchContext, run_id: int, chu
         cur.execute(d.rollback_to_savepoint_sql("gb_direct"))
         cur.execute(d.release_savepoint_sql("gb_direct"))
         log.info("batch=%s run=%s chunk=%s: the straight COPY into the target did not complete (%s); staging the "
-                 "chunk", spec.name, run_id, chunk.chunk_no, str(exc).splitlines()[0][:200] or type(exc).__name__)
+                 "chunk", spec.name, run_id, chunk.chunk_no, (str(exc).splitlines() or [type(exc).__name__])[0][:200])
         return None
     cur.execute(d.release_savepoint_sql("gb_direct"))
     return n, h
