@@ -20,8 +20,8 @@ class ChunksSQL(DialectCore):
     def insert_chunk_sql(self, schema: str) -> str:
         return (
             f"INSERT INTO {_q(schema)}.chunks (run_id, chunk_no, seq_lo, seq_hi, key_lo, key_hi, status,"
-            " rows_in) VALUES (%(run_id)s, %(chunk_no)s, %(seq_lo)s, %(seq_hi)s, %(key_lo)s,"
-            " %(key_hi)s, %(status)s, %(rows_in)s)"
+            " rows_in, key_from, key_to) VALUES (%(run_id)s, %(chunk_no)s, %(seq_lo)s, %(seq_hi)s, %(key_lo)s,"
+            " %(key_hi)s, %(status)s, %(rows_in)s, %(key_from)s, %(key_to)s)"
         )
 
     def claim_chunk_sql(self, schema: str) -> str:

@@ -48,22 +48,11 @@ class DirectSQL(ChecksSQL):
                 f" lead({k}) OVER w IS NULL AS last FROM {table.sql} s {where} WINDOW w AS (ORDER BY {k})) q"
                 f" WHERE mod(q.rn - 1, %(every)s) = 0 OR q.last ORDER BY q.rn")
 
-    def insert_direct_chunk_sql(self, schema: str) -> str:
-        return (
-            f"INSERT INTO {_q(schema)}.chunks (run_id, chunk_no, seq_lo, seq_hi, key_lo, key_hi, status,"
-            " rows_in, key_from, key_to) VALUES (%(run_id)s, %(chunk_no)s, %(seq_lo)s, %(seq_hi)s, %(key_lo)s,"
-            " %(key_hi)s, %(status)s, %(rows_in)s, %(key_from)s, %(key_to)s)"
-        )
-
     def chunk_key_range_sql(self, schema: str) -> str:
         """A chunk's first-key range (NULL for a chunk of landed seqs), planned rows, how it was last
         written and the rows it landed; params: run_id, chunk_no."""
         return (f"SELECT key_from, key_to, rows_in, way, land_rows FROM {_q(schema)}.chunks"
                 " WHERE run_id = %(run_id)s AND chunk_no = %(chunk_no)s")
-
-    def run_is_direct_sql(self, schema: str) -> str:
-        """Whether a run's chunks are key ranges (any chunk has one); params: run_id."""
-        return (f"SELECT count(*) FROM {_q(schema)}.chunks WHERE run_id = %(run_id)s AND key_from IS NOT NULL")
 
     def representation_hash_expr(self, cols: Sequence[Column], first_key: str, alias: str) -> str:
         """What the row hash treats as equal but a row's stored bytes tell apart: a numeric's display

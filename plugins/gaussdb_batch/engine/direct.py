@@ -147,10 +147,8 @@ def plan_direct(ctx: BatchContext, run_id: int, start: dt.datetime, end: dt.date
             cur.execute(d.landing_index_sql(landing))
             for no, (a, b, n) in enumerate(ranges, start=1):
                 shown = (max(a, span[0]) if span else a, min(b, span[1]) if span else b)
-                cur.execute(d.insert_direct_chunk_sql(ctx.schema), {
-                    "run_id": run_id, "chunk_no": no, "seq_lo": (no - 1) * SEQ_SPAN + 1, "seq_hi": no * SEQ_SPAN,
-                    "key_lo": str(shown[0]), "key_hi": str(shown[1]), "status": state.ChunkStatus.PENDING.value,
-                    "rows_in": n, "key_from": a, "key_to": b})
+                state.insert_chunk(cur, ctx, run_id, no, (no - 1) * SEQ_SPAN + 1, no * SEQ_SPAN, str(shown[0]),
+                                   str(shown[1]), n, key_from=a, key_to=b)
             state.planned(cur, ctx, run_id, rows_extracted=rows, rows_rejected=0, rows_loaded=0,
                           chunks_total=len(ranges))
 

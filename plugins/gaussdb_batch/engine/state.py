@@ -262,10 +262,13 @@ def planned(cur: Cursor, ctx: BatchContext, run_id: int, **counts: Any) -> None:
 
 
 def insert_chunk(cur: Cursor, ctx: BatchContext, run_id: int, chunk_no: int, seq_lo: int, seq_hi: int,
-                 key_lo: str | None, key_hi: str | None, rows_in: int) -> None:
+                 key_lo: str | None, key_hi: str | None, rows_in: int, *,
+                 key_from: int | None = None, key_to: int | None = None) -> None:
+    """A PENDING chunk of the plan; ``key_from``/``key_to``: a direct chunk's range of the first key."""
     cur.execute(ctx.dialect.insert_chunk_sql(ctx.schema), {
         "run_id": run_id, "chunk_no": chunk_no, "seq_lo": seq_lo, "seq_hi": seq_hi, "key_lo": key_lo,
-        "key_hi": key_hi, "rows_in": rows_in, "status": ChunkStatus.PENDING.value})
+        "key_hi": key_hi, "rows_in": rows_in, "status": ChunkStatus.PENDING.value,
+        "key_from": key_from, "key_to": key_to})
 
 
 def claim(cur: Cursor, ctx: BatchContext, run_id: int) -> ClaimedChunk | None:
